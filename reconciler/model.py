@@ -1,0 +1,375 @@
+"""The nouns of voicectl: small frozen dataclasses shared by every layer.
+
+Nothing here does I/O. The planner takes `Desired`, `StateDoc` and `LiveSnapshot` and returns a `Plan`;
+providers speak in `LiveVoice` and `LiveBinding`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+# --------------------------------------------------------------------------------------------------
+# Cloning models
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What voicectl needs to know about a cloning model."""
+
+    name: str
+    family: str  # "cosyvoice" | "qwen"
+    supports_update: bool  # in-place update_voice keeps the voice id (CosyVoice only)
+    min_sample_rate: int
+    mono_only: bool
+    has_review: bool  # CosyVoice voices go DEPLOYING -> OK/UNDEPLOYED; Qwen voices are usable at once
+
+
+def _cosy(name: str) -> ModelInfo:
+    return ModelInfo(name, "cosyvoice", True, 16_000, False, True)
+
+
+def _qwen(name: str) -> ModelInfo:
+    return ModelInfo(name, "qwen", False, 24_000, True, False)
+
+
+MODELS: dict[str, ModelInfo] = {
+    m.name: m
+    for m in (
+        _cosy("cosyvoice-v2"),
+        _cosy("cosyvoice-v3-flash"),
+        _cosy("cosyvoice-v3-plus"),
+        _cosy("cosyvoice-v3.5-flash"),
+        _cosy("cosyvoice-v3.5-plus"),
+        _qwen("qwen3-tts-vc-realtime-2026-01-15"),
+        _qwen("qwen3-tts-vc-2026-01-22"),
+    )
+}
+
+DEFAULT_PREFIX = "vc"
+DEFAULT_QUOTA = 30
+DEFAULT_NODE = "tts"
+PREFIX_PATTERN = r"^[a-z0-9]{1,9}$"
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+
+
+class VoiceStatus(StrEnum):
+    DEPLOYING = "DEPLOYING"  # under review ("Reviewing" in the console)
+    OK = "OK"
+    UNDEPLOYED = "UNDEPLOYED"  # review failed
+
+
+# --------------------------------------------------------------------------------------------------
+# Desired state (voices.yaml)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Position:
+    file: str
+    line: int  # 1-based
+    column: int  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class OssSpec:
+    bucket: str | None = None
+    endpoint: str | None = None
+    key_prefix: str = "voicectl/audio/"
+    url_ttl: int = 3600
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    backend: str = "local"  # local | oss
+    path: str = ".voicectl/state.json"
+    key: str = "voicectl/state"
+
+
+@dataclass(frozen=True)
+class Guards:
+    max_deletes: int = 3
+    max_delete_fraction: float = 0.3
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    provider: str = "local"  # local | aliyun
+    quota: int = DEFAULT_QUOTA
+    prefix: str = DEFAULT_PREFIX
+    region: str = "cn-beijing"
+    oss: OssSpec = field(default_factory=OssSpec)
+    state: StateSpec = field(default_factory=StateSpec)
+    guards: Guards = field(default_factory=Guards)
+
+
+@dataclass(frozen=True)
+class AudioSource:
+    """Where a voice's source audio comes from and what it is.
+
+    `identity` is what the planner compares: the content sha256 for a local file (moving or renaming an
+    unchanged file is no change), the URL itself for remote audio that cannot be read offline.
+    """
+
+    ref: str  # as written in voices.yaml
+    path: str | None = None  # absolute local path, when local
+    url: str | None = None  # oss://bucket/key or https://..., when remote
+    sha256: str | None = None  # hex digest of the local file's content
+    ext: str | None = None  # "wav" | "mp3" | "m4a" (by content, not by file name)
+    size: int | None = None
+
+    @property
+    def identity(self) -> str:
+        if self.sha256:
+            return f"sha256:{self.sha256}"
+        return f"url:{self.url}"
+
+    @property
+    def is_local(self) -> bool:
+        return self.path is not None
+
+
+@dataclass(frozen=True)
+class VoiceSpec:
+    name: str
+    audio: AudioSource
+    model: str
+    language: str | None = None
+    recorded: bool = False
+    protect: bool = False
+    renamed_from: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        return f"voice.{self.name}"
+
+
+@dataclass(frozen=True)
+class BindingSpec:
+    agent: str
+    voice: str  # a voice name from voices:
+    model: str
+    node: str = DEFAULT_NODE
+    workflow: str | None = None
+    instances: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        return binding_address(self.agent, self.node)
+
+
+def binding_address(agent: str, node: str) -> str:
+    return f"binding.{agent}.{node}"
+
+
+@dataclass(frozen=True)
+class Desired:
+    """A loaded, validated voices.yaml."""
+
+    path: str  # absolute path of voices.yaml
+    base_dir: str  # its directory: audio paths and .voicectl/ are relative to it
+    file_sha256: str
+    account: AccountSpec
+    voices: tuple[VoiceSpec, ...]
+    bindings: tuple[BindingSpec, ...]
+
+    def voice(self, name: str) -> VoiceSpec | None:
+        return next((v for v in self.voices if v.name == name), None)
+
+
+# --------------------------------------------------------------------------------------------------
+# Live account, as a provider reports it
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveVoice:
+    voice_id: str
+    model: str
+    status: str  # a VoiceStatus value
+    prefix: str | None  # ownership marker read from the id; None when the id carries none
+    created: str | None = None  # ISO-8601 or the service's own timestamp
+    modified: str | None = None
+    resource_link: str | None = None  # the audio URL the voice was cloned from, when queried
+    display_name: str | None = None  # Qwen preferred_name, when the service gives one
+
+
+@dataclass(frozen=True)
+class LiveBinding:
+    """What an agent's TTS node speaks with now, as far as the provider can tell."""
+
+    agent: str
+    node: str
+    voice_id: str | None  # None: the workflow's console default
+    drifted_instances: tuple[str, ...] = ()  # listed running instances whose VoiceId differs
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    voices: tuple[LiveVoice, ...]
+    bindings: tuple[LiveBinding, ...] = ()
+
+    def by_id(self) -> dict[str, LiveVoice]:
+        return {v.voice_id: v for v in self.voices}
+
+
+# --------------------------------------------------------------------------------------------------
+# State document
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoiceRecord:
+    voice_id: str
+    model: str
+    audio_identity: str  # "sha256:<hex>" or "url:<url>"
+    audio_key: str | None = None  # object key of the uploaded audio (never a signed URL)
+    status: str = VoiceStatus.DEPLOYING.value
+    language: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "voice_id": self.voice_id,
+            "model": self.model,
+            "audio_identity": self.audio_identity,
+            "audio_key": self.audio_key,
+            "status": self.status,
+            "language": self.language,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VoiceRecord:
+        return cls(
+            voice_id=data["voice_id"],
+            model=data["model"],
+            audio_identity=data["audio_identity"],
+            audio_key=data.get("audio_key"),
+            status=data.get("status", VoiceStatus.DEPLOYING.value),
+            language=data.get("language"),
+        )
+
+
+@dataclass(frozen=True)
+class BindingRecord:
+    agent: str
+    node: str
+    voice: str  # voice name
+    voice_id: str
+    model: str
+    workflow: str | None = None
+    instances: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        return binding_address(self.agent, self.node)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent,
+            "node": self.node,
+            "voice": self.voice,
+            "voice_id": self.voice_id,
+            "model": self.model,
+            "workflow": self.workflow,
+            "instances": list(self.instances),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BindingRecord:
+        return cls(
+            agent=data["agent"],
+            node=data["node"],
+            voice=data["voice"],
+            voice_id=data["voice_id"],
+            model=data["model"],
+            workflow=data.get("workflow"),
+            instances=tuple(data.get("instances") or ()),
+        )
+
+
+STATE_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StateDoc:
+    """What voicectl remembers between runs. Keyed by voice name and binding address."""
+
+    serial: int = 0
+    lineage: str = ""
+    voices: dict[str, VoiceRecord] = field(default_factory=dict)
+    bindings: dict[str, BindingRecord] = field(default_factory=dict)
+    version: int = STATE_FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "serial": self.serial,
+            "lineage": self.lineage,
+            "voices": {k: self.voices[k].to_json() for k in sorted(self.voices)},
+            "bindings": {k: self.bindings[k].to_json() for k in sorted(self.bindings)},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StateDoc:
+        return cls(
+            version=int(data.get("version", STATE_FORMAT_VERSION)),
+            serial=int(data["serial"]),
+            lineage=str(data["lineage"]),
+            voices={k: VoiceRecord.from_json(v) for k, v in (data.get("voices") or {}).items()},
+            bindings={k: BindingRecord.from_json(v) for k, v in (data.get("bindings") or {}).items()},
+        )
+
+    def voice_ids(self) -> dict[str, str]:
+        """voice id -> name"""
+        return {r.voice_id: name for name, r in self.voices.items()}
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    id: str
+    operation: str
+    who: str  # user@host
+    created: str  # ISO-8601 UTC
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "operation": self.operation, "who": self.who, "created": self.created}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LockInfo:
+        return cls(
+            id=str(data["id"]), operation=str(data["operation"]), who=str(data["who"]), created=str(data["created"])
+        )
+
+    def describe(self) -> str:
+        return f"ID {self.id}, operation {self.operation}, held by {self.who} since {self.created}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Audio object keys
+# --------------------------------------------------------------------------------------------------
+
+
+def audio_key(key_prefix: str, name: str, sha256: str, ext: str) -> str:
+    """Content-addressed key of a voice's uploaded audio: `{key_prefix}{name}/{sha256}.{ext}`."""
+    return f"{key_prefix}{name}/{sha256}.{ext}"
+
+
+def resource_link_matches(resource_link: str | None, key_or_url: str | None) -> bool:
+    """Whether a voice's `resource_link` (the URL it was cloned from) points at `key_or_url`.
+
+    A signed URL carries the object key in its path (percent-encoded, query string after it), so
+    compare the decoded path's tail with the key; a plain URL must match without its query."""
+    if not resource_link or not key_or_url:
+        return False
+    from urllib.parse import unquote, urlsplit
+
+    if "://" in key_or_url:
+        a, b = urlsplit(resource_link), urlsplit(key_or_url)
+        return (a.scheme, a.netloc, unquote(a.path)) == (b.scheme, b.netloc, unquote(b.path))
+    path = unquote(urlsplit(resource_link).path)
+    return path == "/" + key_or_url or path.endswith("/" + key_or_url)

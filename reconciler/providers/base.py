@@ -1,0 +1,134 @@
+"""The ports: what the core needs from an account, as small Protocols.
+
+The planner never sees these; the reader (`reconciler.live`) and the executor do. Each provider (`local`,
+`aliyun`) implements all four and is opened through `reconciler.providers.open_provider`. Nothing above this
+package imports a cloud SDK.
+
+Error contract for every method: raise `reconciler.errors.ProviderError` (or a subclass) with a message fit
+for the user and `retryable=True` only when the same call may be repeated safely. Adapters retry throttling
+and 5xx themselves; what reaches the core is final.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from reconciler.model import BindingSpec, LiveBinding, LiveVoice, LockInfo, StateDoc
+
+
+@runtime_checkable
+class VoiceService(Protocol):
+    """Cloned voices in one account (DashScope voice enrollment, or the local simulation)."""
+
+    def list_voices(self) -> list[LiveVoice]:
+        """Every voice in the account, all prefixes (unmanaged ones count toward the quota).
+
+        Paged internally (100 per page); `resource_link` is not filled (list does not return it)."""
+        ...
+
+    def query_voice(self, voice_id: str) -> LiveVoice:
+        """One voice with its `resource_link`. Raises VoiceNotFound."""
+        ...
+
+    def create_voice(
+        self, *, name: str, model: str, prefix: str, audio_url: str, audio_key: str | None, language: str | None
+    ) -> str:
+        """Clone a voice and return its id. Not idempotent: an adapter must never blindly retry it.
+
+        After an ambiguous failure (timeout, dropped connection) the adapter looks for a voice of `prefix`
+        whose resource_link points at `audio_key` (or `audio_url`) and returns its id instead of cloning
+        twice. Raises QuotaExceeded, AudioRejected, ProviderError."""
+        ...
+
+    def update_voice(self, voice_id: str, *, audio_url: str) -> None:
+        """Replace the audio of a voice, keeping its id (CosyVoice only); the voice goes back under review."""
+        ...
+
+    def delete_voice(self, voice_id: str) -> None:
+        """Delete a voice. A voice that is already gone is not an error."""
+        ...
+
+
+@runtime_checkable
+class AudioStore(Protocol):
+    """Where local source audio is uploaded so the cloning service can fetch it."""
+
+    def ensure_uploaded(self, *, path: str, key: str, sha256: str, content_type: str) -> bool:
+        """Upload `path` under `key` unless an object is already there (content-addressed keys make
+        presence proof of identity). Returns True when it uploaded."""
+        ...
+
+    def signed_url(self, key: str, ttl: int) -> str:
+        """A URL the cloning service can GET for `ttl` seconds. Never stored anywhere."""
+        ...
+
+    def url_for(self, ref: str, ttl: int) -> str:
+        """The fetchable URL for remote audio written in voices.yaml (`oss://bucket/key` is signed,
+        `https://` passes through)."""
+        ...
+
+
+@runtime_checkable
+class Binder(Protocol):
+    """Agents' TTS nodes: which voice id each speaks with."""
+
+    def read_bindings(self, targets: Iterable[BindingSpec], state: StateDoc) -> list[LiveBinding]:
+        """The live binding of every agent/node in `targets` and in `state.bindings`."""
+        ...
+
+    def bind(self, *, agent: str, node: str, voice_id: str, instances: tuple[str, ...]) -> None:
+        """Point the agent's TTS node (and the listed running instances) at `voice_id`."""
+        ...
+
+    def unbind(self, *, agent: str, node: str, instances: tuple[str, ...]) -> None:
+        """Stop setting a voice on the node: sessions fall back to the workflow's console default."""
+        ...
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """The state document and its lock. Writes are compare-and-swap on the serial."""
+
+    location: str  # human-readable: a path or oss://bucket/key
+
+    def read(self) -> StateDoc:
+        """The newest state; an empty document (serial 0) when none exists. Raises StateCorrupt."""
+        ...
+
+    def write(self, doc: StateDoc, lock: LockInfo) -> StateDoc:
+        """Store `doc` as serial `doc.serial + 1` (lineage kept, or set when empty) and return what was
+        stored. Raises StateConflict when a newer serial exists or `lock` is no longer the lock held."""
+        ...
+
+    def acquire_lock(self, operation: str, timeout: float = 0.0) -> LockInfo:
+        """Take the lock, waiting up to `timeout` seconds. Raises LockHeld naming the holder."""
+        ...
+
+    def release_lock(self, lock: LockInfo) -> None: ...
+
+    def current_lock(self) -> LockInfo | None: ...
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        """Remove the lock if its id is `lock_id`; raises VoicectlError for a wrong id or no lock."""
+        ...
+
+
+@dataclass
+class Provider:
+    """An opened account: the four ports plus a name for messages."""
+
+    name: str
+    voices: VoiceService
+    audio: AudioStore
+    binder: Binder
+    state: StateStore
+    # Things the plan must say plainly because no API can reach them (shown as notes in plans).
+    notes: tuple[str, ...] = ()
+
+    def close(self) -> None:
+        for port in (self.voices, self.audio, self.binder, self.state):
+            close = getattr(port, "close", None)
+            if callable(close):
+                close()
