@@ -373,3 +373,22 @@ def resource_link_matches(resource_link: str | None, key_or_url: str | None) -> 
         return (a.scheme, a.netloc, unquote(a.path)) == (b.scheme, b.netloc, unquote(b.path))
     path = unquote(urlsplit(resource_link).path)
     return path == "/" + key_or_url or path.endswith("/" + key_or_url)
+
+
+def qwen_preferred_name(prefix: str, name: str) -> str:
+    """The `preferred_name` a Qwen voice is created with (`[A-Za-z0-9_]{1,16}`).
+
+    Qwen voice ids embed it (`qwen-tts-vc-{preferred_name}-voice-...`), so it carries the ownership prefix and
+    lets a rerun recognise a voice whose create response was lost: `{prefix}_{start of name}{4 hex of sha1}`."""
+    import hashlib
+
+    digest = hashlib.sha1(name.encode()).hexdigest()[:4]
+    room = 16 - len(prefix) - 1 - len(digest)
+    stem = "".join(c for c in name if c.isalnum())[: max(room, 0)]
+    return f"{prefix}_{stem}{digest}"
+
+
+def cosyvoice_prefix_of(voice_id: str) -> str | None:
+    """The prefix in `{target_model}-{prefix}-{uid}`; the model holds `-` and `.`, hence rsplit."""
+    parts = voice_id.rsplit("-", 2)
+    return parts[1] if len(parts) == 3 and parts[0] in MODELS else None
