@@ -231,16 +231,22 @@ class VoiceRecord:
     audio_key: str | None = None  # object key of the uploaded audio (never a signed URL)
     status: str = VoiceStatus.DEPLOYING.value
     language: str | None = None
+    protect: bool = False  # remembered so that removing a protected voice from voices.yaml is still guarded
+    name: str | None = None  # set on deposed records: the name the voice served before it was replaced
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "voice_id": self.voice_id,
             "model": self.model,
             "audio_identity": self.audio_identity,
             "audio_key": self.audio_key,
             "status": self.status,
             "language": self.language,
+            "protect": self.protect,
         }
+        if self.name is not None:
+            out["name"] = self.name
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> VoiceRecord:
@@ -251,6 +257,8 @@ class VoiceRecord:
             audio_key=data.get("audio_key"),
             status=data.get("status", VoiceStatus.DEPLOYING.value),
             language=data.get("language"),
+            protect=bool(data.get("protect", False)),
+            name=data.get("name"),
         )
 
 
@@ -303,6 +311,8 @@ class StateDoc:
     lineage: str = ""
     voices: dict[str, VoiceRecord] = field(default_factory=dict)
     bindings: dict[str, BindingRecord] = field(default_factory=dict)
+    # Old halves of replacements whose delete has not happened yet (Terraform's "deposed" objects), by voice id.
+    deposed: dict[str, VoiceRecord] = field(default_factory=dict)
     version: int = STATE_FORMAT_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -312,6 +322,7 @@ class StateDoc:
             "lineage": self.lineage,
             "voices": {k: self.voices[k].to_json() for k in sorted(self.voices)},
             "bindings": {k: self.bindings[k].to_json() for k in sorted(self.bindings)},
+            "deposed": {k: self.deposed[k].to_json() for k in sorted(self.deposed)},
         }
 
     @classmethod
@@ -322,11 +333,14 @@ class StateDoc:
             lineage=str(data["lineage"]),
             voices={k: VoiceRecord.from_json(v) for k, v in (data.get("voices") or {}).items()},
             bindings={k: BindingRecord.from_json(v) for k, v in (data.get("bindings") or {}).items()},
+            deposed={k: VoiceRecord.from_json(v) for k, v in (data.get("deposed") or {}).items()},
         )
 
     def voice_ids(self) -> dict[str, str]:
-        """voice id -> name"""
-        return {r.voice_id: name for name, r in self.voices.items()}
+        """voice id -> name, for every voice the state knows (deposed ones under their former name)."""
+        ids = {r.voice_id: r.name or "" for r in self.deposed.values()}
+        ids.update({r.voice_id: name for name, r in self.voices.items()})
+        return ids
 
 
 @dataclass(frozen=True)
