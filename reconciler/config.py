@@ -1,0 +1,440 @@
+"""Load and validate voices.yaml into a `Desired`, reporting every problem with file, line and column.
+
+Order of checks: YAML syntax (fatal), then schema, cross-references, audio paths and the audio itself. All
+problems of the later stages are collected so one `voicectl validate` run shows them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from reconciler.errors import ConfigError, Problem
+from reconciler.model import (
+    MODELS,
+    AccountSpec,
+    AudioSource,
+    BindingSpec,
+    Desired,
+    Guards,
+    OssSpec,
+    StateSpec,
+    VoiceSpec,
+)
+from reconciler.schema import SCHEMA
+from reconciler.yamlpos import LoadedYaml, Path, YamlError, load_yaml
+
+DEFAULT_FILE = "voices.yaml"
+_validator = Draft202012Validator(SCHEMA)
+
+
+@dataclass
+class ValidationResult:
+    file: str
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    desired: Desired | None = None
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "errors": [p.to_json() for p in self.errors],
+            "warnings": [p.to_json() for p in self.warnings],
+        }
+
+
+def resolve_config_path(file: str | None, env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    return file or env.get("VOICECTL_FILE") or DEFAULT_FILE
+
+
+def load_desired(file: str, *, check_audio: bool = True) -> tuple[Desired, list[Problem]]:
+    """The validated desired state and its warnings; raises ConfigError carrying every error."""
+    result = validate_file(file, check_audio=check_audio)
+    if not result.valid or result.desired is None:
+        raise ConfigError(result.errors)
+    return result.desired, result.warnings
+
+
+def validate_file(file: str, *, check_audio: bool = True) -> ValidationResult:
+    result = ValidationResult(file=file)
+    try:
+        with open(file, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        result.errors.append(
+            Problem(file, None, None, "file not found: create one with `voicectl init`, or pass -f PATH")
+        )
+        return result
+    except OSError as e:
+        result.errors.append(Problem(file, None, None, f"cannot read the file: {e.strerror}"))
+        return result
+    try:
+        loaded = load_yaml(raw)
+    except YamlError as e:
+        result.errors.append(Problem(file, e.line, e.column, e.message))
+        return result
+    checker = _Checker(file, loaded, result, check_audio=check_audio, file_sha256=hashlib.sha256(raw).hexdigest())
+    checker.run()
+    return result
+
+
+def _where(path: Path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the document"
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f": did you mean {close[0]!r}?" if close else ""
+
+
+_PATTERN_HINTS = {
+    "name": "use lower-case letters, digits and '-', starting with a letter, at most 63 characters (e.g. support-en)",
+    "voice": "use the name of a voice declared under voices:",
+    "renamed_from": "use former voice names: lower-case letters, digits and '-', starting with a letter",
+    "prefix": "use 1 to 9 lower-case letters or digits (e.g. acme)",
+    "language": "use a language code such as en, zh or pt-BR",
+    "bucket": "use an OSS bucket name: 3-63 lower-case letters, digits and '-'",
+    "endpoint": "use a URL such as https://oss-cn-beijing.aliyuncs.com",
+    "key_prefix": "use a key prefix ending with '/', e.g. voicectl/audio/",
+    "region": "use a region id such as cn-beijing",
+    "agent": "use the IMS AIAgentId (letters, digits, '-', '_', '.')",
+    "node": "use the TTS node's id (letters, digits, '-', '_', '.')",
+    "instances": "use AI agent instance ids (letters, digits, '-', '_', '.')",
+    "key": "use a key prefix such as voicectl/state (no leading or trailing '/')",
+}
+
+
+class _Checker:
+    def __init__(self, file: str, loaded: LoadedYaml, result: ValidationResult, *, check_audio: bool, file_sha256: str):
+        self.file = file
+        self.base_dir = os.path.dirname(os.path.abspath(file))
+        self.loaded = loaded
+        self.result = result
+        self.check_audio = check_audio
+        self.file_sha256 = file_sha256
+        self.audio: dict[int, AudioSource] = {}  # voice index -> resolved audio
+
+    # -- reporting --------------------------------------------------------------------------------
+    def error(self, path: Path, message: str, *, at_key: bool = False) -> None:
+        line, col = self.loaded.key(path) if at_key else self.loaded.pos(path)
+        self.result.errors.append(Problem(self.file, line, col, message))
+
+    def warn(self, path: Path, message: str) -> None:
+        line, col = self.loaded.pos(path)
+        self.result.warnings.append(Problem(self.file, line, col, message))
+
+    # -- stages -----------------------------------------------------------------------------------
+    def run(self) -> None:
+        for e in self.loaded.problems:
+            self.result.errors.append(Problem(self.file, e.line, e.column, e.message))
+        data = self.loaded.data
+        if not isinstance(data, dict):
+            self.error((), "voices.yaml must be a mapping with `version: 1` and `voices:` (see `voicectl init`)")
+            return
+        for err in sorted(_validator.iter_errors(data), key=lambda e: self.loaded.pos(tuple(e.absolute_path))):
+            self.schema_error(err)
+        voices = data.get("voices") if isinstance(data.get("voices"), list) else []
+        bindings = data.get("bindings") if isinstance(data.get("bindings"), list) else []
+        account = data.get("account") if isinstance(data.get("account"), dict) else {}
+        names = self.check_voice_names(voices)
+        self.check_renames(voices, names)
+        self.check_bindings(bindings, voices, names)
+        self.check_account(account, voices)
+        for i, voice in enumerate(voices):
+            if isinstance(voice, dict) and isinstance(voice.get("audio"), str):
+                self.check_audio_source(i, voice, account)
+        if not self.result.errors:
+            self.result.desired = self.build(data)
+
+    def schema_error(self, err: ValidationError) -> None:
+        path = tuple(err.absolute_path)
+        field_name = next((p for p in reversed(path) if isinstance(p, str)), "")
+        where = _where(path)
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = list(err.schema.get("properties", {}))
+            for key in err.instance:
+                if key not in allowed:
+                    self.error(
+                        (*path, key),
+                        f"unknown key {key!r} in {where}{_suggest(key, allowed) or ': allowed are ' + ', '.join(allowed)}",
+                        at_key=True,
+                    )
+        elif err.validator == "required":
+            self.error(path, f"{where} is missing {err.message.split(' is a required')[0]}")
+        elif err.validator == "const" and path == ("version",):
+            self.error(path, f"unsupported version {err.instance!r}: this voicectl reads `version: 1`")
+        elif err.validator == "enum":
+            options = ", ".join(map(str, err.validator_value))
+            hint = _suggest(str(err.instance), [str(o) for o in err.validator_value])
+            label = "model" if field_name == "model" else field_name
+            self.error(path, f"unknown {label} {err.instance!r} in {where}{hint or ''}; use one of: {options}")
+        elif err.validator == "pattern":
+            hint_key = field_name if not isinstance(path[-1], int) else str(path[-2])
+            hint = _PATTERN_HINTS.get(hint_key, f"must match {err.validator_value}")
+            self.error(path, f"bad {field_name or 'value'} {err.instance!r} in {where}: {hint}")
+        elif err.validator == "type":
+            got = type(err.instance).__name__ if err.instance is not None else "nothing"
+            self.error(path, f"{where} must be {_a(err.validator_value)}, not {got}")
+        elif err.validator == "maxItems" and path == ("voices",):
+            self.error(path, f"{len(err.instance)} voices: an account holds at most {err.validator_value}")
+        else:
+            self.error(path, f"{where}: {err.message}")
+
+    def check_voice_names(self, voices: list[Any]) -> dict[str, int]:
+        names: dict[str, int] = {}
+        for i, voice in enumerate(voices):
+            name = voice.get("name") if isinstance(voice, dict) else None
+            if not isinstance(name, str):
+                continue
+            if name in names:
+                first_line = self.loaded.pos(("voices", names[name], "name"))[0]
+                self.error(
+                    ("voices", i, "name"),
+                    f"duplicate voice name {name!r} (first at line {first_line}): names must be unique",
+                )
+            else:
+                names[name] = i
+        return names
+
+    def check_renames(self, voices: list[Any], names: dict[str, int]) -> None:
+        claimed: dict[str, int] = {}
+        for i, voice in enumerate(voices):
+            olds = voice.get("renamed_from") if isinstance(voice, dict) else None
+            if not isinstance(olds, list):
+                continue
+            for j, old in enumerate(olds):
+                if not isinstance(old, str):
+                    continue
+                path = ("voices", i, "renamed_from", j)
+                if old == voice.get("name"):
+                    self.error(path, f"renamed_from {old!r} is the voice's own name: remove it")
+                elif old in names:
+                    line = self.loaded.pos(("voices", names[old], "name"))[0]
+                    self.error(
+                        path,
+                        f"renamed_from {old!r} clashes with the voice named {old!r} at line {line}: a name is "
+                        "either current or former, not both",
+                    )
+                elif old in claimed:
+                    line = self.loaded.pos(("voices", claimed[old], "name"))[0]
+                    self.error(
+                        path, f"renamed_from {old!r} is also claimed by the voice at line {line}: keep it on one"
+                    )
+                else:
+                    claimed[old] = i
+
+    def check_bindings(self, bindings: list[Any], voices: list[Any], names: dict[str, int]) -> None:
+        seen: dict[tuple[str, str], int] = {}
+        for i, binding in enumerate(bindings):
+            if not isinstance(binding, dict):
+                continue
+            voice_name = binding.get("voice")
+            if isinstance(voice_name, str) and voice_name not in names:
+                hint = _suggest(voice_name, list(names)) or (
+                    f"; declared voices: {', '.join(names)}" if names else "; no voices are declared"
+                )
+                self.error(("bindings", i, "voice"), f"binding to unknown voice {voice_name!r}{hint}")
+            elif isinstance(voice_name, str):
+                voice_model = voices[names[voice_name]].get("model")
+                model = binding.get("model")
+                if isinstance(model, str) and isinstance(voice_model, str) and model != voice_model:
+                    self.error(
+                        ("bindings", i, "model"),
+                        f"binding model {model!r} differs from voice {voice_name!r}'s model {voice_model!r}: a "
+                        f"voice speaks only through its own model; set model: {voice_model}",
+                    )
+            agent, node = binding.get("agent"), binding.get("node", "tts")
+            if isinstance(agent, str) and isinstance(node, str):
+                if (agent, node) in seen:
+                    line = self.loaded.pos(("bindings", seen[(agent, node)]))[0]
+                    self.error(
+                        ("bindings", i, "agent"),
+                        f"agent {agent!r} node {node!r} is already bound at line {line}: a TTS node has one voice",
+                    )
+                else:
+                    seen[(agent, node)] = i
+
+    def check_account(self, account: dict[str, Any], voices: list[Any]) -> None:
+        provider = account.get("provider", "local")
+        oss = account.get("oss") if isinstance(account.get("oss"), dict) else {}
+        state = account.get("state") if isinstance(account.get("state"), dict) else {}
+        if state.get("backend") == "oss" and provider != "aliyun":
+            self.error(("account", "state", "backend"), "state backend 'oss' needs `provider: aliyun`")
+        if provider == "aliyun" and not oss.get("bucket"):
+            needs = state.get("backend") == "oss" or any(
+                isinstance(v, dict) and isinstance(v.get("audio"), str) and "://" not in v["audio"] for v in voices
+            )
+            if needs:
+                self.error(
+                    ("account",),
+                    "provider aliyun needs account.oss.bucket: local audio is uploaded there (and the oss state "
+                    "backend lives there)",
+                )
+        path = state.get("path")
+        if isinstance(path, str) and (os.path.isabs(path) or ".." in path.split("/")):
+            self.error(("account", "state", "path"), "state path must be relative to voices.yaml, without '..'")
+
+    def check_audio_source(self, i: int, voice: dict[str, Any], account: dict[str, Any]) -> None:
+        ref: str = voice["audio"]
+        path: Path = ("voices", i, "audio")
+        if "://" in ref:
+            parts = urlsplit(ref)
+            if parts.scheme not in ("oss", "https"):
+                self.error(
+                    path,
+                    f"audio URL scheme {parts.scheme!r} is not supported: use https://, oss://bucket/key, or a path "
+                    "relative to voices.yaml",
+                )
+            elif parts.scheme == "oss" and (not parts.netloc or parts.path in ("", "/")):
+                self.error(path, f"audio URL {ref!r} must look like oss://bucket/path/to/file.wav")
+            elif account.get("provider", "local") == "local":
+                self.error(
+                    path,
+                    "the local provider cannot fetch remote audio: use a file inside the project, or "
+                    "`provider: aliyun`",
+                )
+            else:
+                self.audio[i] = AudioSource(ref=ref, url=ref)
+            return
+        if os.path.isabs(ref):
+            self.error(path, f"audio path {ref!r} is absolute: write it relative to voices.yaml")
+            return
+        full = os.path.join(self.base_dir, ref)
+        real, base = os.path.realpath(full), os.path.realpath(self.base_dir)
+        if os.path.commonpath([real, base]) != base:
+            how = "a symlink" if os.path.realpath(os.path.normpath(full)) != os.path.normpath(full) else "'..'"
+            self.error(
+                path,
+                f"audio path {ref!r} resolves outside the directory of voices.yaml (through {how}): keep source "
+                "audio inside the project",
+            )
+            return
+        if not os.path.exists(real):
+            self.error(path, f"audio file {ref!r} not found (paths are relative to {self.base_dir})")
+            return
+        if not os.path.isfile(real):
+            self.error(path, f"audio path {ref!r} is not a regular file")
+            return
+        self.inspect(i, voice, ref, real)
+
+    def inspect(self, i: int, voice: dict[str, Any], ref: str, real: str) -> None:
+        path: Path = ("voices", i, "audio")
+        model = MODELS.get(voice.get("model", ""))
+        if model is None or not self.check_audio:
+            self.audio[i] = AudioSource(ref=ref, path=real, sha256=_sha256_cached(real), size=os.path.getsize(real))
+            return
+        from reconciler.audio import inspect_audio
+
+        report = inspect_audio(
+            real, model=model, recorded=bool(voice.get("recorded", False)), sha256=_sha256_cached(real)
+        )
+        for message in report.errors:
+            self.error(path, f"audio {ref}: {message}")
+        for message in report.warnings:
+            self.warn(path, f"audio {ref}: {message}")
+        info = report.info
+        self.audio[i] = AudioSource(
+            ref=ref,
+            path=real,
+            sha256=info.sha256 if info else _sha256_cached(real),
+            ext=info.format if info else None,
+            size=info.size if info else os.path.getsize(real),
+        )
+
+    # -- building -----------------------------------------------------------------------------------
+    def build(self, data: dict[str, Any]) -> Desired:
+        acc = data.get("account") or {}
+        oss, state, guards = acc.get("oss") or {}, acc.get("state") or {}, acc.get("guards") or {}
+        region = acc.get("region", "cn-beijing")
+        account = AccountSpec(
+            provider=acc.get("provider", "local"),
+            quota=acc.get("quota", AccountSpec.quota),
+            prefix=acc.get("prefix", AccountSpec.prefix),
+            region=region,
+            oss=OssSpec(
+                bucket=oss.get("bucket"),
+                endpoint=oss.get("endpoint", f"https://oss-{region}.aliyuncs.com"),
+                key_prefix=oss.get("key_prefix", OssSpec.key_prefix),
+                url_ttl=oss.get("url_ttl", OssSpec.url_ttl),
+            ),
+            state=StateSpec(
+                backend=state.get("backend", StateSpec.backend),
+                path=state.get("path", StateSpec.path),
+                key=state.get("key", StateSpec.key),
+            ),
+            guards=Guards(
+                max_deletes=guards.get("max_deletes", Guards.max_deletes),
+                max_delete_fraction=float(guards.get("max_delete_fraction", Guards.max_delete_fraction)),
+            ),
+        )
+        voices = tuple(
+            VoiceSpec(
+                name=v["name"],
+                audio=self.audio[i],
+                model=v["model"],
+                language=v.get("language"),
+                recorded=bool(v.get("recorded", False)),
+                protect=bool(v.get("protect", False)),
+                renamed_from=tuple(v.get("renamed_from") or ()),
+            )
+            for i, v in enumerate(data.get("voices") or [])
+        )
+        bindings = tuple(
+            BindingSpec(
+                agent=b["agent"],
+                voice=b["voice"],
+                model=b["model"],
+                node=b.get("node", "tts"),
+                workflow=b.get("workflow"),
+                instances=tuple(b.get("instances") or ()),
+            )
+            for b in data.get("bindings") or []
+        )
+        return Desired(
+            path=os.path.abspath(self.file),
+            base_dir=self.base_dir,
+            file_sha256=self.file_sha256,
+            account=account,
+            voices=voices,
+            bindings=bindings,
+        )
+
+
+def _a(kind: object) -> str:
+    names = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false"}
+    names |= {"array": "a list", "object": "a mapping"}
+    if isinstance(kind, list):
+        return " or ".join(names.get(k, k) for k in kind)
+    return names.get(str(kind), str(kind))
+
+
+_sha_cache: dict[tuple[str, int, int], str] = {}
+
+
+def _sha256_cached(path: str) -> str:
+    """Each file is hashed once per process (keyed by path, size and mtime), however many voices use it."""
+    st = os.stat(path)
+    key = (path, st.st_size, st.st_mtime_ns)
+    if key not in _sha_cache:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        _sha_cache[key] = h.hexdigest()
+    return _sha_cache[key]

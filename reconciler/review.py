@@ -1,0 +1,60 @@
+"""Waiting for the service's review of new and updated voices: DEPLOYING -> OK, or UNDEPLOYED.
+
+One `list_voice` sweep per tick covers every pending voice (not one `query_voice` per voice), so the cost of
+waiting is a page per 100 voices per tick whatever the number of voices. Ticks start short, because reviews
+often finish within seconds, and back off so that a long review costs few calls.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from reconciler.model import VoiceStatus
+from reconciler.providers.base import VoiceService
+
+FIRST_TICK = 0.25
+BACKOFF = 1.25
+MAX_TICK = 5.0
+
+
+@dataclass
+class ReviewOutcome:
+    statuses: dict[str, str] = field(default_factory=dict)  # voice id -> last status seen (absent: vanished)
+    polls: int = 0
+    timed_out: bool = False
+
+
+def wait_for_review(
+    voices: VoiceService,
+    voice_ids: set[str],
+    *,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> ReviewOutcome:
+    outcome = ReviewOutcome()
+    pending = set(voice_ids)
+    deadline = clock() + timeout
+    tick = FIRST_TICK
+    while True:
+        listed = {v.voice_id: v.status for v in voices.list_voices()}
+        outcome.polls += 1
+        for voice_id in list(pending):
+            status = listed.get(voice_id)
+            if status is None:
+                outcome.statuses.pop(voice_id, None)
+                pending.discard(voice_id)
+            else:
+                outcome.statuses[voice_id] = status
+                if status != VoiceStatus.DEPLOYING:
+                    pending.discard(voice_id)
+        if not pending:
+            return outcome
+        remaining = deadline - clock()
+        if remaining <= 0:
+            outcome.timed_out = True
+            return outcome
+        sleep(min(tick, remaining))
+        tick = min(tick * BACKOFF, MAX_TICK)

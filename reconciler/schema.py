@@ -1,0 +1,239 @@
+"""The one JSON Schema of voices.yaml (draft 2020-12).
+
+`schemas/voices.schema.json` is generated from `SCHEMA` (`python -m reconciler.schema > schemas/...`) and a
+test keeps the two identical, so editors, the loader and `voicectl schema` never disagree. Descriptions are
+written for editor completion (yaml-language-server shows them on hover).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reconciler.model import DEFAULT_NODE, DEFAULT_PREFIX, DEFAULT_QUOTA, MODELS, NAME_PATTERN, PREFIX_PATTERN
+
+SCHEMA_ID = "https://voicectl.dev/schemas/voices.schema.json"
+MAX_VOICES = 1000  # the service keeps at most 1000 voices per account
+MAX_URL_TTL = 7 * 24 * 3600  # V4 signed URLs live at most 7 days
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+
+_model_enum: dict[str, Any] = {
+    "type": "string",
+    "enum": list(MODELS),
+    "description": "Cloning model. CosyVoice models (cosyvoice-*) allow in-place audio updates and go through a "
+    "review (DEPLOYING -> OK); Qwen models (qwen3-tts-vc-*) need 24 kHz mono audio and are replaced, not updated. "
+    "Synthesis must use the voice's own model.",
+}
+
+_voice: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "audio", "model"],
+    "properties": {
+        "name": {
+            "type": "string",
+            "pattern": NAME_PATTERN,
+            "description": "Unique name of the voice in this file: lower-case letters, digits and '-', starting "
+            "with a letter, at most 63 characters. State and plans know the voice by it.",
+        },
+        "audio": {
+            "type": "string",
+            "minLength": 1,
+            "description": "Source audio: a path relative to voices.yaml (inside its directory), oss://bucket/key, "
+            "or https://... WAV 16-bit PCM, MP3 or M4A; mono or stereo; >= 16 kHz; <= 10 MB; >= 10 s "
+            "(>= 20 s when recorded). 10-20 s of one clear speaker is best.",
+        },
+        "model": _model_enum,
+        "language": {
+            "type": "string",
+            "pattern": r"^[a-z]{2}(-[A-Za-z]{2,4})?$",
+            "description": "Optional language hint for cloning, e.g. en, zh, ja.",
+        },
+        "recorded": {
+            "type": "boolean",
+            "default": False,
+            "description": "true when the audio is a live recording: it then needs at least 20 s.",
+        },
+        "protect": {
+            "type": "boolean",
+            "default": False,
+            "description": "true: never deleted or replaced unless apply is given --allow-delete NAME.",
+        },
+        "renamed_from": {
+            "type": "array",
+            "items": {"type": "string", "pattern": NAME_PATTERN},
+            "uniqueItems": True,
+            "description": "Former names of this voice: the voice known under one of them is adopted under the new "
+            "name without cloning again.",
+        },
+    },
+}
+
+_binding: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["agent", "voice", "model"],
+    "properties": {
+        "agent": {
+            "type": "string",
+            "pattern": ID_PATTERN,
+            "description": "IMS AIAgentId of the agent whose TTS node speaks with the voice.",
+        },
+        "workflow": {"type": "string", "description": "Optional label of the agent's workflow, shown in plans."},
+        "node": {
+            "type": "string",
+            "pattern": ID_PATTERN,
+            "default": DEFAULT_NODE,
+            "description": "The TTS node of the workflow (default 'tts').",
+        },
+        "voice": {
+            "type": "string",
+            "pattern": NAME_PATTERN,
+            "description": "Name of a voice declared under voices:.",
+        },
+        "model": {**_model_enum, "description": "The TTS node's model; it must equal the voice's model."},
+        "instances": {
+            "type": "array",
+            "items": {"type": "string", "pattern": ID_PATTERN},
+            "uniqueItems": True,
+            "description": "Running AI agent instance ids to re-point at the voice on apply (UpdateAIAgentInstance).",
+        },
+    },
+}
+
+_account: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "Where the voices live and how voicectl keeps track of them.",
+    "properties": {
+        "provider": {
+            "type": "string",
+            "enum": ["local", "aliyun"],
+            "default": "local",
+            "description": "local: the embedded simulated account in .voicectl/local/ (no credentials, no network). "
+            "aliyun: Model Studio (DashScope) voice enrollment, OSS and IMS.",
+        },
+        "quota": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_VOICES,
+            "default": DEFAULT_QUOTA,
+            "description": "Voices allowed in the account, managed and unmanaged together (the IMS console allows 30).",
+        },
+        "prefix": {
+            "type": "string",
+            "pattern": PREFIX_PATTERN,
+            "default": DEFAULT_PREFIX,
+            "description": "Ownership marker put into every voice id: 1-9 lower-case letters or digits. Voices "
+            "without it are unmanaged: counted, never touched.",
+        },
+        "region": {
+            "type": "string",
+            "pattern": r"^[a-z]{2}-[a-z0-9-]+$",
+            "default": "cn-beijing",
+            "description": "Alibaba Cloud region (aliyun only), e.g. cn-beijing, cn-shanghai, ap-southeast-1.",
+        },
+        "oss": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "aliyun only: the OSS bucket local source audio is uploaded to.",
+            "properties": {
+                "bucket": {
+                    "type": "string",
+                    "pattern": r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$",
+                    "description": "Bucket name.",
+                },
+                "endpoint": {
+                    "type": "string",
+                    "pattern": r"^https?://",
+                    "description": "e.g. https://oss-cn-beijing.aliyuncs.com (env VOICECTL_OSS_ENDPOINT overrides).",
+                },
+                "key_prefix": {
+                    "type": "string",
+                    "default": "voicectl/audio/",
+                    "pattern": r"^([A-Za-z0-9_.-]+/)*$",
+                    "description": "Key prefix for uploads, ending with '/'. Keys are {key_prefix}{name}/{sha256}.{ext}.",
+                },
+                "url_ttl": {
+                    "type": "integer",
+                    "minimum": 60,
+                    "maximum": MAX_URL_TTL,
+                    "default": 3600,
+                    "description": "Seconds a signed audio URL stays valid (at most 7 days).",
+                },
+            },
+        },
+        "state": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "Where voicectl keeps its state (voice ids, audio hashes, bindings) and its lock.",
+            "properties": {
+                "backend": {
+                    "type": "string",
+                    "enum": ["local", "oss"],
+                    "default": "local",
+                    "description": "local: a file next to voices.yaml. oss: objects in account.oss.bucket (for CI).",
+                },
+                "path": {
+                    "type": "string",
+                    "default": ".voicectl/state.json",
+                    "description": "local backend: state file, relative to voices.yaml.",
+                },
+                "key": {
+                    "type": "string",
+                    "default": "voicectl/state",
+                    "pattern": r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
+                    "description": "oss backend: key prefix of the state objects inside account.oss.bucket.",
+                },
+            },
+        },
+        "guards": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "Safety limits on destructive changes; --allow-delete NAME lifts them for one voice.",
+            "properties": {
+                "max_deletes": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "default": 3,
+                    "description": "Most deletes plus replacements of existing voices in one apply.",
+                },
+                "max_delete_fraction": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1,
+                    "default": 0.3,
+                    "description": "Most deletes plus replacements as a fraction of the managed voices in state.",
+                },
+            },
+        },
+    },
+}
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": SCHEMA_ID,
+    "title": "voicectl voices.yaml",
+    "description": "Cloned TTS voices and their bindings to IMS AI agents' TTS nodes, managed by voicectl.",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["version", "voices"],
+    "properties": {
+        "version": {"const": 1, "description": "Format version of this file; always 1."},
+        "account": _account,
+        "voices": {"type": "array", "maxItems": MAX_VOICES, "items": _voice, "description": "The voices."},
+        "bindings": {
+            "type": "array",
+            "items": _binding,
+            "description": "Which voice each agent's TTS node speaks with.",
+        },
+    },
+}
+
+
+def schema_json() -> str:
+    return json.dumps(SCHEMA, indent=2, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    print(schema_json(), end="")

@@ -1,0 +1,147 @@
+"""Read YAML into plain Python values while remembering where every value and key came from.
+
+PyYAML's loaders lose positions and silently keep the last of two duplicate keys, so voices.yaml is
+composed into nodes and converted here. Anchors and aliases are refused outright: a desired-state file has
+no need for them, and refusing them closes the "billion laughs" expansion attack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+Path = tuple[str | int, ...]
+MAX_DEPTH = 32  # voices.yaml is four levels deep; anything far deeper is hostile or a mistake
+MAX_BYTES = 2 * 1024 * 1024
+
+
+@dataclass
+class LoadedYaml:
+    data: Any
+    value_pos: dict[Path, tuple[int, int]] = field(default_factory=dict)  # 1-based line, column
+    key_pos: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    problems: list[YamlError] = field(default_factory=list)  # found while converting; the first value is kept
+
+    def pos(self, path: Path) -> tuple[int, int]:
+        """Position of the value at `path`, or of its nearest ancestor that has one."""
+        while path not in self.value_pos and path:
+            path = path[:-1]
+        return self.value_pos.get(path, (1, 1))
+
+    def key(self, path: Path) -> tuple[int, int]:
+        return self.key_pos.get(path) or self.pos(path)
+
+
+class YamlError(Exception):
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        self.message, self.line, self.column = message, line, column
+        super().__init__(message)
+
+
+def _mark(node: yaml.Node | yaml.Event) -> tuple[int, int]:
+    m = node.start_mark
+    return (m.line + 1, m.column + 1)
+
+
+class _NoTimestampLoader(yaml.SafeLoader):
+    """SafeLoader without implicit timestamps: a date-like string stays a string."""
+
+
+_NoTimestampLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+_STANDARD_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
+}
+
+
+def decode_text(raw: bytes) -> str:
+    if len(raw) > MAX_BYTES:
+        raise YamlError(f"file is {len(raw)} bytes; voices.yaml may be at most {MAX_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        column = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise YamlError(f"not valid UTF-8 (byte 0x{raw[e.start]:02x}): save the file as UTF-8", line, column) from None
+    return text.removeprefix("\ufeff")
+
+
+def load_yaml(raw: bytes) -> LoadedYaml:
+    text = decode_text(raw)
+    loader = _NoTimestampLoader(text)
+    try:
+        _refuse_aliases_and_depth(text)
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise YamlError(f"YAML syntax error: {e.problem or e.context}", line, col) from None
+    except yaml.YAMLError as e:
+        raise YamlError(f"YAML error: {e}") from None
+    finally:
+        loader.dispose()
+    out = LoadedYaml(data=None)
+    if node is None:
+        return out
+    out.data = _convert(node, (), out, loader)
+    return out
+
+
+def _refuse_aliases_and_depth(text: str) -> None:
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise YamlError(
+                f"aliases (*{event.anchor}) are not supported in voices.yaml: write the value out", *_mark(event)
+            )
+        if isinstance(event, yaml.NodeEvent) and event.anchor:
+            raise YamlError(
+                f"anchors (&{event.anchor}) are not supported in voices.yaml: write the value out", *_mark(event)
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise YamlError(f"nesting deeper than {MAX_DEPTH} levels: voices.yaml is flat", *_mark(event))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _convert(node: yaml.Node, path: Path, out: LoadedYaml, loader: yaml.SafeLoader) -> Any:
+    out.value_pos[path] = _mark(node)
+    if node.tag not in _STANDARD_TAGS:
+        out.problems.append(YamlError(f"unsupported YAML tag {node.tag}: remove it", *_mark(node)))
+        return None
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                out.problems.append(YamlError("mapping keys must be plain strings (no merge keys)", *_mark(key_node)))
+                continue
+            key = str(loader.construct_object(key_node))
+            if key in result:
+                first = out.key_pos[(*path, key)]
+                out.problems.append(
+                    YamlError(
+                        f"duplicate key {key!r} (first at line {first[0]}): YAML would silently keep only the "
+                        "last one; remove or merge the duplicates",
+                        *_mark(key_node),
+                    )
+                )
+                continue
+            out.key_pos[(*path, key)] = _mark(key_node)
+            result[key] = _convert(value_node, (*path, key), out, loader)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, (*path, i), out, loader) for i, item in enumerate(node.value)]
+    return loader.construct_object(node)
