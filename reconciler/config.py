@@ -60,15 +60,19 @@ def resolve_config_path(file: str | None, env: Mapping[str, str] | None = None) 
     return file or env.get("VOICECTL_FILE") or DEFAULT_FILE
 
 
-def load_desired(file: str, *, check_audio: bool = True) -> tuple[Desired, list[Problem]]:
-    """The validated desired state and its warnings; raises ConfigError carrying every error."""
-    result = validate_file(file, check_audio=check_audio)
+def load_desired(file: str, *, check_audio: bool = True, read_audio: bool = True) -> tuple[Desired, list[Problem]]:
+    """The validated desired state and its warnings; raises ConfigError carrying every error.
+
+    `read_audio=False` skips the audio files entirely (no hashing, no checks): for commands that only need
+    the account settings and names (`agent-config`, `state`, `force-unlock`, `voices`, the runtime helper),
+    which may run where the source audio is not present."""
+    result = validate_file(file, check_audio=check_audio, read_audio=read_audio)
     if not result.valid or result.desired is None:
         raise ConfigError(result.errors)
     return result.desired, result.warnings
 
 
-def validate_file(file: str, *, check_audio: bool = True) -> ValidationResult:
+def validate_file(file: str, *, check_audio: bool = True, read_audio: bool = True) -> ValidationResult:
     result = ValidationResult(file=file)
     try:
         with open(file, "rb") as f:
@@ -87,6 +91,7 @@ def validate_file(file: str, *, check_audio: bool = True) -> ValidationResult:
         result.errors.append(Problem(file, e.line, e.column, e.message))
         return result
     checker = _Checker(file, loaded, result, check_audio=check_audio, file_sha256=hashlib.sha256(raw).hexdigest())
+    checker.read_audio = read_audio
     checker.run()
     return result
 
@@ -129,6 +134,7 @@ class _Checker:
         self.check_audio = check_audio
         self.file_sha256 = file_sha256
         self.audio: dict[int, AudioSource] = {}  # voice index -> resolved audio
+        self.read_audio = True
 
     # -- reporting --------------------------------------------------------------------------------
     def error(self, path: Path, message: str, *, at_key: bool = False) -> None:
@@ -158,7 +164,11 @@ class _Checker:
         self.check_account(account, voices)
         for i, voice in enumerate(voices):
             if isinstance(voice, dict) and isinstance(voice.get("audio"), str):
-                self.check_audio_source(i, voice, account)
+                if self.read_audio:
+                    self.check_audio_source(i, voice, account)
+                else:
+                    ref = voice["audio"]
+                    self.audio[i] = AudioSource(ref=ref, url=ref) if "://" in ref else AudioSource(ref=ref)
         if not self.result.errors:
             self.result.desired = self.build(data)
 

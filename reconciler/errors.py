@@ -26,13 +26,16 @@ class Problem:
     def to_json(self) -> dict[str, object]:
         return {"file": self.file, "line": self.line, "column": self.column, "message": self.message}
 
-    def __str__(self) -> str:
+    def where(self) -> str:
         where = self.file
         if self.line is not None:
             where += f":{self.line}"
             if self.column is not None:
                 where += f":{self.column}"
-        return f"{where}: {self.message}"
+        return where
+
+    def __str__(self) -> str:
+        return f"{self.where()}: {self.message}"
 
 
 class ConfigError(VoicectlError):

@@ -1,0 +1,293 @@
+"""What each command does, as plain functions the CLI calls: read inputs, plan, apply, edit state.
+
+The CLI parses options and renders; these functions own the order of operations (lock before read, plan
+inside the lock for apply, release in every case) and raise `VoicectlError`s with the user's message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.errors import PlanStale, VoicectlError
+from reconciler.executor import ApplyReport, Executor, Progress, StateJournal
+from reconciler.live import read_live
+from reconciler.model import Desired, LiveSnapshot, StateDoc, VoiceRecord
+from reconciler.plan import Plan
+from reconciler.planner import PlanOptions, desired_audio_key, plan_changes
+from reconciler.providers import open_provider
+from reconciler.providers.base import Provider
+
+PLANFILE_KIND = "voicectl-plan"
+
+
+@dataclass
+class Planned:
+    plan: Plan
+    state: StateDoc
+    live: LiveSnapshot
+
+
+def compute_plan(provider: Provider, desired: Desired, options: PlanOptions, state: StateDoc | None = None) -> Planned:
+    state = provider.state.read() if state is None else state
+    live = read_live(provider, desired, state)
+    plan = plan_changes(desired, state, live, options, notes=provider.notes)
+    return Planned(plan, state, live)
+
+
+def plan(desired: Desired, options: PlanOptions) -> Plan:
+    """`voicectl plan`: reads state and the account without taking the lock, writes nothing."""
+    provider = open_provider(desired)
+    try:
+        return compute_plan(provider, desired, options).plan
+    finally:
+        provider.close()
+
+
+# -- plan files ---------------------------------------------------------------------------------------
+
+
+def write_planfile(path: str, plan: Plan, desired: Desired) -> None:
+    doc = {"kind": PLANFILE_KIND, "config": os.path.relpath(desired.path), "plan": plan.to_json()}
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def read_planfile(path: str) -> Plan:
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+        if doc.get("kind") != PLANFILE_KIND:
+            raise ValueError("not a voicectl plan file")
+        return Plan.from_json(doc["plan"])
+    except FileNotFoundError:
+        raise VoicectlError(f"plan file {path} not found") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise VoicectlError(
+            f"{path} is not a readable voicectl plan file ({e}): run `voicectl plan --out` again"
+        ) from None
+
+
+def options_of(saved: Plan) -> PlanOptions:
+    o = saved.options
+    return PlanOptions(
+        targets=tuple(o.get("targets") or ()),
+        refresh_only=bool(o.get("refresh_only")),
+        allow_delete=tuple(o.get("allow_delete") or ()),
+    )
+
+
+# -- apply -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ApplyOutcome:
+    plan: Plan
+    report: ApplyReport | None  # None when nothing was applied (no changes, or cancelled)
+    cancelled: bool = False
+
+
+def apply(
+    desired: Desired,
+    options: PlanOptions,
+    *,
+    expect_fingerprint: str | None = None,
+    confirm: Callable[[Plan], bool] | None = None,
+    parallelism: int = 10,
+    wait: bool = True,
+    timeout: float = 900.0,
+    lock_timeout: float = 0.0,
+    progress: Progress | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+) -> ApplyOutcome:
+    """Lock, re-plan from fresh inputs, refuse if stale or blocked, confirm, execute, unlock.
+
+    `expect_fingerprint` comes from a saved plan or the PR comment: the plan computed now must be the
+    same plan, or nothing is done."""
+    provider = open_provider(desired)
+    lock = provider.state.acquire_lock("apply", lock_timeout)
+    try:
+        planned = compute_plan(provider, desired, options)
+        plan = planned.plan
+        if expect_fingerprint and plan.fingerprint != expect_fingerprint:
+            raise PlanStale(
+                "plan is stale: voices.yaml, an audio file, the state or the account changed since it was made "
+                f"(expected {expect_fingerprint}, now {plan.fingerprint}). Run `voicectl plan` again."
+            )
+        if on_plan:
+            on_plan(plan)
+        plan.raise_if_blocked()
+        if not plan.has_changes:
+            return ApplyOutcome(plan, None)
+        if confirm is not None and not confirm(plan):
+            return ApplyOutcome(plan, None, cancelled=True)
+        journal = StateJournal(provider, planned.state, lock)
+        executor = Executor(
+            provider, desired, plan, journal, parallelism=parallelism, wait=wait, timeout=timeout, progress=progress
+        )
+        return ApplyOutcome(plan, executor.run())
+    finally:
+        provider.state.release_lock(lock)
+        provider.close()
+
+
+# -- state commands ----------------------------------------------------------------------------------
+
+
+def _locked(
+    desired: Desired, operation: str, lock_timeout: float, change: Callable[[Provider, StateDoc], StateDoc]
+) -> StateDoc:
+    provider = open_provider(desired)
+    lock = provider.state.acquire_lock(operation, lock_timeout)
+    try:
+        state = provider.state.read()
+        return provider.state.write(change(provider, state), lock)
+    finally:
+        provider.state.release_lock(lock)
+        provider.close()
+
+
+def import_voice(desired: Desired, name: str, voice_id: str, *, lock_timeout: float = 0.0) -> VoiceRecord:
+    spec = desired.voice(name)
+    if spec is None:
+        raise VoicectlError(
+            f"import: {name!r} is not declared in {os.path.relpath(desired.path)}: add it under voices: first"
+        )
+    imported: list[VoiceRecord] = []
+
+    def adopt(provider: Provider, state: StateDoc) -> StateDoc:
+        if name in state.voices:
+            raise VoicectlError(
+                f"import: {name} is already managed as {state.voices[name].voice_id}; `voicectl state rm {name}` first"
+            )
+        known = state.voice_ids()
+        if voice_id in known:
+            raise VoicectlError(f"import: {voice_id} is already managed as {known[voice_id]}")
+        live = provider.voices.query_voice(voice_id)
+        if live.model != spec.model:
+            raise VoicectlError(
+                f"import: {voice_id} is a {live.model} voice but voices.yaml declares {name} with model {spec.model}: "
+                "set the model to match (a voice speaks only through its own model)"
+            )
+        record = VoiceRecord(
+            voice_id=voice_id,
+            model=live.model,
+            audio_identity=spec.audio.identity,
+            audio_key=desired_audio_key(desired, spec),
+            status=live.status,
+            language=spec.language,
+            protect=spec.protect,
+        )
+        imported.append(record)
+        return dataclasses.replace(state, voices={**state.voices, name: record})
+
+    _locked(desired, "import", lock_timeout, adopt)
+    return imported[0]
+
+
+def _address(name: str) -> str:
+    return name if name.startswith(("voice.", "binding.")) else f"voice.{name}"
+
+
+def state_rm(desired: Desired, names: list[str], *, lock_timeout: float = 0.0) -> list[str]:
+    removed: list[str] = []
+
+    def rm(_: Provider, state: StateDoc) -> StateDoc:
+        voices, bindings = dict(state.voices), dict(state.bindings)
+        for name in names:
+            address = _address(name)
+            if (address.startswith("voice.") and voices.pop(address.removeprefix("voice."), None) is not None) or (address.startswith("binding.") and bindings.pop(address, None) is not None):
+                removed.append(address)
+            else:
+                raise VoicectlError(f"state rm: {address} is not in the state (see `voicectl state list`)")
+        return dataclasses.replace(state, voices=voices, bindings=bindings)
+
+    _locked(desired, "state rm", lock_timeout, rm)
+    return removed
+
+
+def state_mv(desired: Desired, old: str, new: str, *, lock_timeout: float = 0.0) -> None:
+    old_name, new_name = _address(old).removeprefix("voice."), _address(new).removeprefix("voice.")
+
+    def mv(_: Provider, state: StateDoc) -> StateDoc:
+        if old_name not in state.voices:
+            raise VoicectlError(f"state mv: voice.{old_name} is not in the state")
+        if new_name in state.voices:
+            raise VoicectlError(f"state mv: voice.{new_name} already exists in the state")
+        voices = {(new_name if k == old_name else k): v for k, v in state.voices.items()}
+        bindings = {
+            k: (dataclasses.replace(b, voice=new_name) if b.voice == old_name else b) for k, b in state.bindings.items()
+        }
+        return dataclasses.replace(state, voices=voices, bindings=bindings)
+
+    _locked(desired, "state mv", lock_timeout, mv)
+
+
+def read_state(desired: Desired) -> StateDoc:
+    provider = open_provider(desired)
+    try:
+        return provider.state.read()
+    finally:
+        provider.close()
+
+
+def force_unlock(desired: Desired, lock_id: str) -> Any:
+    provider = open_provider(desired)
+    try:
+        return provider.state.force_unlock(lock_id)
+    finally:
+        provider.close()
+
+
+def current_lock(desired: Desired) -> Any:
+    provider = open_provider(desired)
+    try:
+        return provider.state.current_lock()
+    finally:
+        provider.close()
+
+
+def agent_config(state: StateDoc, agent_id: str) -> dict[str, Any]:
+    """The AgentConfig for StartAIAgentInstance / GenerateAIAgentCall: the voice the agent's TTS node speaks
+    with, as the last apply published it."""
+    records = sorted((r for r in state.bindings.values() if r.agent == agent_id), key=lambda r: r.node != "tts")
+    if not records:
+        raise VoicectlError(
+            f"agent {agent_id} has no binding in the state: add one under bindings: in voices.yaml and apply"
+        )
+    return {"TtsConfig": {"VoiceId": records[0].voice_id}}
+
+
+def list_voices(desired: Desired, *, search: str | None, include_all: bool) -> list[dict[str, Any]]:
+    provider = open_provider(desired)
+    try:
+        state = provider.state.read()
+        names = state.voice_ids()
+        rows = []
+        for v in provider.voices.list_voices():
+            managed = v.voice_id in names or v.prefix == desired.account.prefix
+            if not include_all and not managed:
+                continue
+            name = names.get(v.voice_id) or None
+            if search and search.lower() not in f"{name or ''} {v.voice_id}".lower():
+                continue
+            rows.append(
+                {
+                    "name": name,
+                    "voice_id": v.voice_id,
+                    "model": v.model,
+                    "status": v.status,
+                    "managed": managed,
+                    "created": v.created,
+                }
+            )
+        return sorted(rows, key=lambda r: (not r["managed"], r["name"] or "~", r["voice_id"]))
+    finally:
+        provider.close()
