@@ -85,9 +85,7 @@ class LocalStateStore:
         except UnicodeDecodeError:
             raise corrupt("it is not UTF-8 text") from None
         except json.JSONDecodeError as exc:
-            raise corrupt(
-                f"invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}; truncated?)"
-            ) from None
+            raise corrupt(f"invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}; truncated?)") from None
         if not isinstance(data, dict):
             raise corrupt(f"it holds a JSON {type(data).__name__}, not an object")
         problem = _shape_problem(data)
@@ -117,9 +115,7 @@ class LocalStateStore:
                 f"The newest readable previous version is serial {serial}; restore it with:\n"
                 f"  cp {shlex.quote(_display(candidate))} {shlex.quote(_display(self.path))}"
             )
-        return (
-            f"No readable previous version is kept in {_display(self.history_dir)}; repair the file by hand."
-        )
+        return f"No readable previous version is kept in {_display(self.history_dir)}; repair the file by hand."
 
     # --------------------------------------------------------------------------------------- write
 
@@ -287,11 +283,7 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
         return f"'version' must be a positive integer, got {version!r}"
     serial = data.get("serial")
     if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
-        return (
-            "'serial' is missing"
-            if "serial" not in data
-            else f"'serial' must be an integer >= 0, not {serial!r}"
-        )
+        return "'serial' is missing" if "serial" not in data else f"'serial' must be an integer >= 0, not {serial!r}"
     if not isinstance(data.get("lineage"), str):
         return "'lineage' is missing or not a string"
     for section in ("voices", "bindings", "deposed"):
