@@ -135,6 +135,7 @@ class _Checker:
         self.file_sha256 = file_sha256
         self.audio: dict[int, AudioSource] = {}  # voice index -> resolved audio
         self.read_audio = True
+        self.inspected: dict[tuple[str, str, bool], Any] = {}
 
     # -- reporting --------------------------------------------------------------------------------
     def error(self, path: Path, message: str, *, at_key: bool = False) -> None:
@@ -351,9 +352,11 @@ class _Checker:
             return
         from reconciler.audio import inspect_audio
 
-        report = inspect_audio(
-            real, model=model, recorded=bool(voice.get("recorded", False)), sha256=_sha256_cached(real)
-        )
+        recorded = bool(voice.get("recorded", False))
+        cache_key = (real, model.name, recorded)
+        if cache_key not in self.inspected:  # a file shared by several voices is probed once
+            self.inspected[cache_key] = inspect_audio(real, model=model, recorded=recorded, sha256=_sha256_cached(real))
+        report = self.inspected[cache_key]
         for message in report.errors:
             self.error(path, f"audio {ref}: {message}")
         for message in report.warnings:
