@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -91,8 +92,10 @@ class Executor:
         wait: bool = True,
         timeout: float = 900.0,
         progress: Progress | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.provider, self.desired, self.plan, self.journal = provider, desired, plan, journal
+        self.sleep = sleep
         self.parallelism, self.wait, self.timeout = max(1, parallelism), wait, timeout
         self.progress = progress or (lambda address, message: None)
         self.report = ApplyReport()
@@ -309,7 +312,7 @@ class Executor:
         voices, deposed = dict(doc.voices), dict(doc.deposed)
         old = voices.pop(change.moved_from, None) if change.moved_from else None
         old = voices.get(voice.name) or old
-        if old is not None and old.voice_id != voice_id:
+        if old is not None and old.voice_id != voice_id and change.action == "replace":
             # The old half of a replacement is kept as deposed until its delete succeeds.
             deposed[old.voice_id] = dataclasses.replace(old, name=voice.name)
         voices[voice.name] = VoiceRecord(
@@ -342,7 +345,7 @@ class Executor:
             return
         for address in waiting.values():
             self.progress(address, "waiting for review")
-        outcome = wait_for_review(self.provider.voices, set(waiting), timeout=self.timeout)
+        outcome = wait_for_review(self.provider.voices, set(waiting), timeout=self.timeout, sleep=self.sleep)
         self._record_review(outcome, waiting)
 
     def _record_review(self, outcome: ReviewOutcome, waiting: dict[str, str]) -> None:

@@ -1,0 +1,45 @@
+"""Plan and apply against the in-memory fake account (see fakes.py), the way `voicectl apply` does."""
+
+from __future__ import annotations
+
+from reconciler.executor import ApplyReport, Executor, StateJournal
+from reconciler.live import read_live
+from reconciler.model import Desired
+from reconciler.plan import Plan
+from reconciler.planner import PlanOptions, plan_changes
+from tests.fakes import FakeAccount, MemoryStateStore, fake_provider
+
+
+def make_plan(d: Desired, account: FakeAccount, store: MemoryStateStore, **options: object) -> Plan:
+    provider = fake_provider(account, store)
+    state = store.read()
+    return plan_changes(d, state, read_live(provider, d, state), PlanOptions(**options))  # type: ignore[arg-type]
+
+
+def apply(
+    d: Desired,
+    account: FakeAccount,
+    store: MemoryStateStore,
+    *,
+    wait: bool = True,
+    parallelism: int = 4,
+    **options: object,
+) -> tuple[Plan, ApplyReport | None]:
+    provider = fake_provider(account, store)
+    lock = store.acquire_lock("apply")
+    try:
+        plan = make_plan(d, account, store, **options)
+        if plan.is_blocked or not plan.has_changes:
+            return plan, None
+        journal = StateJournal(provider, store.read(), lock)
+        executor = Executor(
+            provider, d, plan, journal, parallelism=parallelism, wait=wait, timeout=30, sleep=lambda s: None
+        )
+        return plan, executor.run()
+    finally:
+        store.release_lock(lock)
+
+
+def allow_all(*desireds: Desired, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    names = {v.name for d in desireds for v in d.voices} | set(extra)
+    return tuple(sorted(names))
