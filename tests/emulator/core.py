@@ -1,0 +1,390 @@
+"""The emulator's account state and its control API (what tests drive and assert on)."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from tests.emulator._http import _Server, start_server
+from tests.emulator._state import (
+    COSYVOICE_MODELS,
+    FAULTS,
+    QWEN_MODELS,
+    SERVICE_TZ,
+    SERVICES,
+    Call,
+    Fault,
+    _Bucket,
+    _Fault,
+    _Instance,
+    _ReviewFailRule,
+    _Voice,
+    cosyvoice_prefix,
+)
+
+__all__ = ["COSYVOICE_MODELS", "QWEN_MODELS", "Call", "Emulator", "Fault"]
+
+
+class Emulator:
+    """A loopback emulation of DashScope voice enrollment, OSS and ICE, for one in-memory account.
+
+    Each service listens on its own 127.0.0.1 port (ephemeral unless given). `latency`, `review_delay`,
+    `rate_limit` and `voice_limit` may be changed at any time; `review_delay` applies to reviews started
+    afterwards. Faults come from `inject`, review outcomes from `fail_review`, and every request lands in
+    `calls` with the action's parsed parameters (DashScope: the `input` plus `model`; OSS: bucket, key, query,
+    x-oss-*/content-* headers, size, presigned; ICE: the RPC parameters with JSON struct parameters parsed).
+    """
+
+    def __init__(
+        self,
+        api_key: str = "sk-test",
+        access_key_id: str = "LTAItest",
+        access_key_secret: str = "secret-test",
+        buckets: tuple[str, ...] | list[str] = ("voices",),
+        region: str = "cn-beijing",
+        review_delay: float = 0.5,
+        latency: float = 0.0,
+        rate_limit: int | None = 10,
+        voice_limit: int = 1000,
+        *,
+        dashscope_port: int = 0,
+        oss_port: int = 0,
+        ice_port: int = 0,
+        security_token: str | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.api_key = api_key
+        self.access_key_id = access_key_id
+        self.access_key_secret = access_key_secret
+        self.security_token = security_token
+        self.region = region
+        self.review_delay = review_delay
+        self.latency = latency
+        self.rate_limit = rate_limit
+        self.voice_limit = voice_limit
+        self.verbose = verbose
+        self.public_acl_attempts = 0
+        self.lock = threading.RLock()
+        self._ports = {"dashscope": dashscope_port, "oss": oss_port, "ice": ice_port}
+        self._servers: dict[str, _Server] = {}
+        self._threads: list[threading.Thread] = []
+        self._calls: list[Call] = []
+        self._faults: list[_Fault] = []
+        self._fail_rules: list[_ReviewFailRule] = []
+        self._admitted: deque[float] = deque()
+        self._seq = 0
+        self._voices: dict[str, _Voice] = {}
+        self._buckets: dict[str, _Bucket] = {name: _Bucket(name) for name in buckets}
+        self._instances: dict[str, _Instance] = {}
+
+    # ---------------------------------------------------------------------------------------- lifecycle
+
+    def start(self) -> Emulator:
+        from tests.emulator.dashscope import DashScopeService
+        from tests.emulator.ice import IceService
+        from tests.emulator.oss import OssService
+
+        if self._servers:
+            return self
+        services = {"dashscope": DashScopeService(self), "oss": OssService(self), "ice": IceService(self)}
+        for name, service in services.items():
+            server, thread = start_server("127.0.0.1", self._ports[name], service, self)
+            self._servers[name] = server
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        for server in self._servers.values():
+            server.shutdown()
+            server.close_open_connections()
+            server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._servers.clear()
+        self._threads.clear()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def port(self, service: str) -> int:
+        if service not in self._servers:
+            raise RuntimeError("emulator not started")
+        return self._servers[service].server_address[1]
+
+    @property
+    def dashscope_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port('dashscope')}/api/v1"
+
+    @property
+    def oss_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port('oss')}"
+
+    @property
+    def ice_endpoint(self) -> str:
+        return f"127.0.0.1:{self.port('ice')}"
+
+    def env(self) -> dict[str, str]:
+        env = {
+            "DASHSCOPE_API_KEY": self.api_key,
+            "DASHSCOPE_HTTP_BASE_URL": self.dashscope_base_url,
+            "VOICECTL_OSS_ENDPOINT": self.oss_endpoint,
+            # With the scheme: without it an adapter would default to HTTPS, which the emulator does not speak.
+            "VOICECTL_ICE_ENDPOINT": f"http://{self.ice_endpoint}",
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": self.access_key_id,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": self.access_key_secret,
+        }
+        if self.security_token:
+            env["ALIBABA_CLOUD_SECURITY_TOKEN"] = self.security_token
+        return env
+
+    # ---------------------------------------------------------------------------------------- faults
+
+    def inject(self, service: str, action: str, fault: Fault, times: int = 1, after: int = 0) -> None:
+        """Make the `times` matching calls that follow the next `after` ones fail with `fault`."""
+        if service not in SERVICES:
+            raise ValueError(f"unknown service {service!r}, expected one of {SERVICES}")
+        if times < 1 or after < 0:
+            raise ValueError("times must be >= 1 and after >= 0")
+        if isinstance(fault, tuple):
+            if len(fault) != 2 or fault[0] != "latency" or float(fault[1]) < 0:
+                raise ValueError(f"bad fault {fault!r}: expected ('latency', seconds)")
+            entry = _Fault(service, action, "latency", float(fault[1]), times, after)
+        elif fault in FAULTS:
+            entry = _Fault(service, action, fault, 0.0, times, after)
+        else:
+            raise ValueError(f"unknown fault {fault!r}, expected one of {FAULTS} or ('latency', seconds)")
+        with self.lock:
+            self._faults.append(entry)
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self._faults.clear()
+
+    def _take_fault(self, service: str, action: str) -> tuple[float, str | None]:
+        """(added latency, fault kind) for this call; latency faults stack, one other fault applies."""
+        delay, kind = 0.0, None
+        with self.lock:
+            for f in self._faults:
+                if f.service != service or f.action not in ("*", action) or f.times <= 0:
+                    continue
+                if f.after > 0:
+                    f.after -= 1  # every matching call counts toward `after`, faulted or not
+                    continue
+                if f.kind == "latency":
+                    f.times -= 1
+                    delay += f.seconds
+                elif kind is None:
+                    f.times -= 1
+                    kind = f.kind
+                # else: this call already fails; the rule waits for a later one
+            self._faults = [f for f in self._faults if f.times > 0]
+        return delay, kind
+
+    # ---------------------------------------------------------------------------------------- recording
+
+    def _record(
+        self, service: str, action: str, params: dict[str, Any], status: int, at: float, fault: str | None
+    ) -> None:
+        with self.lock:
+            self._calls.append(Call(service, action, params, status, at, fault))
+
+    @property
+    def calls(self) -> list[Call]:
+        with self.lock:
+            return list(self._calls)
+
+    def clear_calls(self) -> None:
+        with self.lock:
+            self._calls.clear()
+
+    def count(self, service: str, action: str | None = None) -> int:
+        with self.lock:
+            return sum(1 for c in self._calls if c.service == service and action in (None, c.action))
+
+    def max_rate(self, service: str, window: float = 1.0) -> float:
+        """The most requests (of any outcome) that arrived within one `window` seconds, per second."""
+        times = sorted(c.at for c in self.calls if c.service == service)
+        best, start = 0, 0
+        for end, t in enumerate(times):
+            while t - times[start] >= window:
+                start += 1
+            best = max(best, end - start + 1)
+        return best / window
+
+    def _admit_enrollment(self) -> bool:
+        """The account's sliding one-second window over voice enrollment requests."""
+        if self.rate_limit is None:
+            return True
+        now = time.monotonic()
+        with self.lock:
+            while self._admitted and now - self._admitted[0] >= 1.0:
+                self._admitted.popleft()
+            if len(self._admitted) >= self.rate_limit:
+                return False
+            self._admitted.append(now)
+            return True
+
+    # ---------------------------------------------------------------------------------------- voices
+
+    def _next_seq(self) -> int:
+        with self.lock:
+            self._seq += 1
+            return self._seq
+
+    def _start_review(self, voice: _Voice, reasons: list[str]) -> None:
+        """A create or update puts the voice (back) under review; call with the lock held."""
+        voice.ready_at = time.monotonic() + self.review_delay
+        voice.review_reasons = list(reasons)
+        voice.review_fails = bool(reasons)
+        for rule in self._fail_rules:
+            if voice.voice_id not in rule.spent_on and rule.match(voice.voice_id):
+                voice.review_fails = True
+                voice.review_reasons.append("failed by fail_review()")
+                rule.spent_on.add(voice.voice_id)
+        self._fail_rules = [r for r in self._fail_rules if not (r.single and r.spent_on)]
+
+    def fail_review(self, voice_id_or_predicate: str | Callable[[str], bool]) -> None:
+        """The next review of each matching voice (one under review now, or the next create/update) fails."""
+        if isinstance(voice_id_or_predicate, str):
+            target = voice_id_or_predicate
+            rule = _ReviewFailRule(lambda vid: vid == target, single=True)
+        else:
+            rule = _ReviewFailRule(voice_id_or_predicate, single=False)
+        now = time.monotonic()
+        with self.lock:
+            for voice in self._voices.values():
+                if voice.family == "cosyvoice" and voice.status(now) == "DEPLOYING" and rule.match(voice.voice_id):
+                    voice.review_fails = True
+                    voice.review_reasons.append("failed by fail_review()")
+                    rule.spent_on.add(voice.voice_id)
+            if not (rule.single and rule.spent_on):
+                self._fail_rules.append(rule)
+
+    def add_voice(
+        self,
+        voice_id: str,
+        model: str,
+        status: str = "OK",
+        resource_link: str | None = None,
+        *,
+        language: str | None = None,
+        gmt_create: datetime | None = None,
+    ) -> None:
+        """Seed a voice as if it had been cloned earlier (e.g. an unmanaged one)."""
+        if model not in COSYVOICE_MODELS + QWEN_MODELS:
+            raise ValueError(f"unknown model {model!r}")
+        if status not in ("OK", "DEPLOYING", "UNDEPLOYED"):
+            raise ValueError(f"unknown status {status!r}")
+        family = "qwen" if model in QWEN_MODELS else "cosyvoice"
+        created = gmt_create or datetime.now(SERVICE_TZ)
+        preferred = None
+        if family == "qwen" and voice_id.startswith("qwen-tts-vc-") and "-voice-" in voice_id:
+            preferred = voice_id[len("qwen-tts-vc-") : voice_id.rindex("-voice-")]
+        voice = _Voice(
+            voice_id=voice_id,
+            family=family,
+            target_model=model,
+            prefix=cosyvoice_prefix(voice_id) if family == "cosyvoice" else None,
+            preferred_name=preferred,
+            resource_link=resource_link,
+            language=language,
+            created=created,
+            modified=created,
+            seq=self._next_seq(),
+        )
+        with self.lock:
+            if status == "DEPLOYING":
+                self._start_review(voice, [])
+            else:
+                voice.review_fails = status == "UNDEPLOYED"
+            self._voices[voice_id] = voice
+
+    def remove_voice(self, voice_id: str) -> None:
+        """The service deleting a voice by itself (unused for a year): drift. KeyError when absent."""
+        with self.lock:
+            del self._voices[voice_id]
+
+    def voices(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        with self.lock:
+            return [
+                {
+                    "voice_id": v.voice_id,
+                    "family": v.family,
+                    "target_model": v.target_model,
+                    "status": v.status(now),
+                    "resource_link": v.resource_link,
+                    "prefix": v.prefix,
+                    "preferred_name": v.preferred_name,
+                    "language": v.language,
+                    "gmt_create": v.created.strftime("%Y-%m-%d %H:%M:%S"),
+                    "gmt_modified": v.modified.strftime("%Y-%m-%d %H:%M:%S"),
+                    "review_reasons": list(v.review_reasons),
+                }
+                for v in self._voices.values()
+            ]
+
+    # ---------------------------------------------------------------------------------------- OSS
+
+    def buckets(self) -> list[str]:
+        with self.lock:
+            return list(self._buckets)
+
+    def create_bucket(self, name: str) -> None:
+        with self.lock:
+            self._buckets.setdefault(name, _Bucket(name))
+
+    def objects(self, bucket: str) -> dict[str, bytes]:
+        with self.lock:
+            return {key: obj.data for key, obj in self._buckets[bucket].objects.items()}
+
+    def object_info(self, bucket: str, key: str) -> dict[str, Any]:
+        """Stored metadata of one object: content_type, meta (x-oss-meta-* without the prefix), etag, crc64, acl."""
+        with self.lock:
+            obj = self._buckets[bucket].objects[key]
+            return {
+                "content_type": obj.content_type,
+                "meta": dict(obj.meta),
+                "etag": obj.etag,
+                "crc64": obj.crc64,
+                "acl": obj.acl,
+                "size": len(obj.data),
+            }
+
+    def set_versioning(self, bucket: str, status: str) -> None:
+        if status not in ("Enabled", "Suspended"):
+            raise ValueError("versioning status is 'Enabled' or 'Suspended' (it cannot go back to never-enabled)")
+        with self.lock:
+            self._buckets[bucket].versioning = status
+
+    # ---------------------------------------------------------------------------------------- ICE
+
+    def add_instance(self, instance_id: str, agent_id: str, agent_config: dict[str, Any]) -> None:
+        with self.lock:
+            self._instances[instance_id] = _Instance(instance_id, agent_id, copy.deepcopy(agent_config))
+
+    def instance(self, instance_id: str) -> dict[str, Any]:
+        with self.lock:
+            inst = self._instances[instance_id]
+            return {
+                "InstanceId": inst.instance_id,
+                "AIAgentId": inst.agent_id,
+                "Status": inst.status,
+                "AgentConfig": copy.deepcopy(inst.agent_config),
+                "TemplateConfig": copy.deepcopy(inst.template_config),
+                "RuntimeConfig": copy.deepcopy(inst.runtime_config),
+                "UserData": inst.user_data,
+                "SessionId": inst.session_id,
+            }
+
+    def instances(self) -> list[str]:
+        with self.lock:
+            return list(self._instances)
