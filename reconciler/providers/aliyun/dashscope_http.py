@@ -1,0 +1,171 @@
+"""One request to the DashScope voice-enrollment endpoint, rate limited, mapped to our error types.
+
+CosyVoice goes through the SDK's own HTTP call (`dashscope.client.base_api.BaseApi.call`, what
+`VoiceEnrollmentService` uses) rather than `VoiceEnrollmentService` itself: the service class re-sends every
+action three times on a connection error (create included, so a dropped response clones twice) and raises
+`UnboundLocalError` when all attempts fail. Qwen enrollment has no SDK wrapper and goes over `requests`.
+
+Exactly one attempt per call: retrying is the caller's decision, because create is not idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from reconciler.providers.aliyun.errors import TransportFailure, dashscope_error, missing_credentials
+from reconciler.providers.aliyun.ratelimit import (
+    DASHSCOPE_RATE,
+    QWEN_RATE_PER_MINUTE,
+    account_key,
+    shared_limiter,
+)
+from reconciler.providers.aliyun.sdklog import quiet_sdk_logging
+
+log = logging.getLogger("voicectl.aliyun")
+
+DEFAULT_BASE_URL = "https://dashscope.aliyuncs.com/api/v1"
+COSYVOICE_MODEL = "voice-enrollment"
+QWEN_MODEL = "qwen-voice-enrollment"
+PATH = "services/audio/tts/customization"
+
+
+class _NoResendSession(requests.Session):
+    """A Session whose transport errors are not `requests.ConnectionError`.
+
+    dashscope's HTTP layer re-sends a POST once when it sees ConnectionError (meant for stale pooled
+    connections); after a response was lost that re-send would run create_voice a second time."""
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        try:
+            return super().request(method, url, *args, **kwargs)
+        except requests.RequestException as exc:
+            host = urlsplit(url if isinstance(url, str) else url.decode()).netloc
+            timed_out = isinstance(exc, requests.Timeout) and not isinstance(exc, requests.ConnectTimeout)
+            raise TransportFailure(
+                f"connection to DashScope at {host} failed ({type(exc).__name__})", timed_out=timed_out
+            ) from None
+
+
+class DashScopeHttp:
+    """The endpoint, key, session and shared limiters of one DashScope account."""
+
+    def __init__(self, env: Mapping[str, str], *, timeout: tuple[float, float] = (5.0, 60.0)) -> None:
+        self.base_url = (env.get("DASHSCOPE_HTTP_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self._api_key = env.get("DASHSCOPE_API_KEY") or None
+        self.timeout = timeout
+        self._session: _NoResendSession | None = None
+        self._session_lock = threading.Lock()
+        account = account_key(self.base_url, self._api_key or "")
+        self.limiter = shared_limiter("dashscope", account, DASHSCOPE_RATE)
+        self.qwen_limiter = shared_limiter("dashscope-qwen", account, QWEN_RATE_PER_MINUTE, 60.0)
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    def _key(self) -> str:
+        if not self._api_key:
+            raise missing_credentials("DASHSCOPE_API_KEY", purpose="voice cloning (DashScope)")
+        return self._api_key
+
+    def session(self) -> _NoResendSession:
+        with self._session_lock:
+            if self._session is None:
+                s = _NoResendSession()
+                # The executor runs up to --parallelism threads against one account.
+                adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
+                s.mount("http://", adapter)
+                s.mount("https://", adapter)
+                self._session = s
+            return self._session
+
+    def close(self) -> None:
+        with self._session_lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+
+    def _error(
+        self, status: int, code: str | None, message: Any, request_id: str | None, action: str, voice_id: str | None
+    ) -> Exception:
+        return dashscope_error(
+            status=status,
+            code=code,
+            message=str(message) if message is not None else None,
+            request_id=request_id,
+            action=action,
+            voice_id=voice_id,
+            secrets=(self._api_key,),
+        )
+
+    # -- calls --------------------------------------------------------------------------------------
+
+    def cosyvoice(self, payload: dict[str, Any], *, voice_id: str | None = None) -> dict[str, Any]:
+        """One CosyVoice enrollment action; returns `output`."""
+        key = self._key()
+        from dashscope.client.base_api import BaseApi
+        from dashscope.common.constants import ApiProtocol, HTTPMethod
+
+        quiet_sdk_logging()
+        action = str(payload["action"])
+        self.limiter.acquire()
+        response = BaseApi.call(
+            model=COSYVOICE_MODEL,
+            input=payload,
+            task_group="audio",
+            task="tts",
+            function="customization",
+            api_protocol=ApiProtocol.HTTP,
+            http_method=HTTPMethod.POST,
+            api_key=key,
+            # Per call rather than the module-global dashscope.base_http_api_url: threads and several
+            # accounts may share the process.
+            base_address=self.base_url,
+            session=self.session(),
+            request_timeout=self.timeout,
+        )
+        status = int(response.status_code)
+        log.debug(
+            "dashscope %s voice=%s status=%s request_id=%s",
+            action,
+            voice_id or "-",
+            status,
+            response.request_id or "-",
+        )
+        if status != 200:
+            raise self._error(status, response.code, response.message, response.request_id, action, voice_id)
+        return dict(response.output or {})
+
+    def qwen(self, payload: dict[str, Any], *, voice_id: str | None = None) -> dict[str, Any]:
+        """One Qwen enrollment action over plain HTTP (no SDK wrapper exists); returns `output`."""
+        key = self._key()
+        action = f"qwen {payload['action']}"
+        self.qwen_limiter.acquire()
+        self.limiter.acquire()  # Qwen calls spend the account's shared cloning budget too
+        response = self.session().post(
+            f"{self.base_url}/{PATH}",
+            json={"model": QWEN_MODEL, "input": payload},
+            headers={"Authorization": f"Bearer {key}", "Accept": "application/json"},
+            timeout=self.timeout,
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"message": response.text[:300]}
+        if not isinstance(body, dict):
+            body = {}
+        request_id = body.get("request_id") or response.headers.get("x-request-id")
+        log.debug(
+            "dashscope %s voice=%s status=%s request_id=%s",
+            action,
+            voice_id or "-",
+            response.status_code,
+            request_id or "-",
+        )
+        if response.status_code != 200:
+            raise self._error(response.status_code, body.get("code"), body.get("message"), request_id, action, voice_id)
+        return dict(body.get("output") or {})

@@ -1,0 +1,128 @@
+"""Qwen voice enrollment (`model: qwen-voice-enrollment`): create, list, delete over plain HTTP.
+
+Qwen voices have no review (usable at once, reported as OK) and no update. voicectl creates them with
+`preferred_name = qwen_preferred_name(prefix, name)`, so the ownership prefix is the part before `_`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from reconciler.errors import ProviderError, VoiceNotFound
+from reconciler.model import LiveVoice, VoiceStatus, qwen_preferred_name
+from reconciler.providers.aliyun.create import DEFAULT_SETTLE, create_without_duplicates
+from reconciler.providers.aliyun.dashscope_http import DashScopeHttp
+from reconciler.providers.aliyun.ratelimit import RetryPolicy
+
+log = logging.getLogger("voicectl.aliyun")
+
+PAGE_SIZE = 100
+MAX_PAGES = 100
+# Qwen voice ids embed the preferred name: qwen-tts-vc-{preferred_name}-voice-...
+_ID_NAME = re.compile(r"^qwen-tts-vc-([A-Za-z0-9_]{1,16})-")
+
+
+def is_qwen_voice_id(voice_id: str) -> bool:
+    # CosyVoice ids start with their target model ("cosyvoice-..."); Qwen ids with "qwen".
+    return voice_id.startswith("qwen")
+
+
+def preferred_name_of(item: dict[str, Any]) -> str | None:
+    name = item.get("preferred_name")
+    if name:
+        return str(name)
+    match = _ID_NAME.match(str(item.get("voice") or ""))
+    return match.group(1) if match else None
+
+
+class QwenVoiceClient:
+    def __init__(
+        self,
+        http: DashScopeHttp,
+        policy: RetryPolicy,
+        *,
+        create_attempts: int = 3,
+        settle: tuple[float, ...] = DEFAULT_SETTLE,
+    ) -> None:
+        self.http = http
+        self.policy = policy
+        self.create_attempts = create_attempts
+        self.settle = settle
+
+    def list_all(self) -> list[LiveVoice]:
+        items: list[dict[str, Any]] = []
+        for index in range(MAX_PAGES):
+            out = self.policy.call(
+                lambda i=index: self.http.qwen({"action": "list", "page_index": i, "page_size": PAGE_SIZE})
+            )
+            page = list(out.get("voice_list") or [])
+            items.extend(page)
+            total = out.get("total_count")
+            if len(page) < PAGE_SIZE or (isinstance(total, int) and len(items) >= total):
+                break
+        else:
+            raise ProviderError(f"listing Qwen voices did not end after {MAX_PAGES} pages of {PAGE_SIZE}")
+        return [self._live(item) for item in items if item.get("voice")]
+
+    def find(self, voice_id: str) -> LiveVoice:
+        """Qwen has no query action: find the voice in the list."""
+        for voice in self.list_all():
+            if voice.voice_id == voice_id:
+                return voice
+        raise VoiceNotFound(f"voice {voice_id} does not exist in the account", code="BadRequest.ResourceNotExist")
+
+    def delete(self, voice_id: str) -> None:
+        try:
+            self.policy.call(lambda: self.http.qwen({"action": "delete", "voice": voice_id}, voice_id=voice_id))
+        except VoiceNotFound:
+            log.debug("dashscope qwen delete voice=%s already absent", voice_id)
+
+    def create(self, *, name: str, model: str, prefix: str, audio_url: str, language: str | None) -> str:
+        """Like CosyVoice's create: never repeated blindly. Qwen's list gives no resource_link, so the
+        voice a lost create made is recognised by its preferred_name; a replace (new audio) reuses the
+        same preferred_name while the old voice still exists, hence the snapshot of the ids that already
+        carry it, taken before the create, which the lookup excludes."""
+        preferred = qwen_preferred_name(prefix, name)
+        payload: dict[str, Any] = {
+            "action": "create",
+            "target_model": model,
+            "preferred_name": preferred,
+            "audio": {"data": audio_url},
+        }
+        if language:
+            payload["language"] = language
+        existing = {v.voice_id for v in self.list_all() if v.display_name == preferred}
+
+        def find() -> str | None:
+            fresh = [
+                v
+                for v in self.list_all()
+                if v.display_name == preferred and v.model == model and v.voice_id not in existing
+            ]
+            fresh.sort(key=lambda v: v.created or "", reverse=True)
+            return fresh[0].voice_id if fresh else None
+
+        return create_without_duplicates(
+            lambda: str(self.http.qwen(payload)["voice"]),
+            find,
+            policy=self.policy,
+            create_attempts=self.create_attempts,
+            settle=self.settle,
+            what="qwen create",
+        )
+
+    @staticmethod
+    def _live(item: dict[str, Any]) -> LiveVoice:
+        preferred = preferred_name_of(item)
+        prefix = preferred.split("_", 1)[0] if preferred and "_" in preferred else None
+        return LiveVoice(
+            voice_id=str(item["voice"]),
+            model=str(item.get("target_model") or ""),
+            status=VoiceStatus.OK.value,
+            prefix=prefix,
+            created=item.get("gmt_create"),
+            modified=item.get("gmt_modified"),
+            display_name=preferred,
+        )

@@ -1,0 +1,237 @@
+"""StateStore on OSS: immutable, serial-numbered state versions and a create-if-absent lock object.
+
+OSS has no conditional PUT on an existing object (no If-Match), but `x-oss-forbid-overwrite: true` makes
+a PUT create-only. So every state version is a new object `{key}/serial-{serial:010d}.json`: a writer
+whose lock was broken, or who lost a race, gets 409 instead of overwriting. Every version is kept: the
+history is the recovery path from a corrupt or mistaken state, and a compare-and-swap needs the older
+serials to stay taken (the bucket's lifecycle rules may expire old versions if their number matters).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import json
+import logging
+import re
+import socket
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from reconciler.errors import LockHeld, ProviderError, StateConflict, StateCorrupt, VoicectlError
+from reconciler.model import LockInfo, StateDoc
+from reconciler.providers.aliyun.oss import OssAccount
+
+log = logging.getLogger("voicectl.aliyun")
+
+_SERIAL = re.compile(r"/serial-(\d{10})\.json$")
+
+
+def _who() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class OssStateStore:
+    def __init__(self, oss: OssAccount, bucket: str | None, key: str, *, poll_interval: float = 1.0) -> None:
+        if not bucket:
+            raise ProviderError("state backend oss needs account.oss.bucket in voices.yaml")
+        self.oss = oss
+        self.bucket_name = bucket
+        self.prefix = key.strip("/")
+        self.location = f"oss://{bucket}/{self.prefix}"
+        self.lock_key = f"{self.prefix}/lock.json"
+        self.poll_interval = poll_interval
+        self._versioning_checked = False
+
+    # -- objects ------------------------------------------------------------------------------------
+
+    def serial_key(self, serial: int) -> str:
+        return f"{self.prefix}/serial-{serial:010d}.json"
+
+    def _url(self, key: str) -> str:
+        return f"oss://{self.bucket_name}/{key}"
+
+    def _bucket(self) -> Any:
+        bucket = self.oss.bucket(self.bucket_name)
+        if not self._versioning_checked:
+            status = self.oss.run(
+                f"read versioning of bucket {self.bucket_name}", lambda: bucket.get_bucket_versioning().status
+            )
+            if status in ("Enabled", "Suspended"):
+                raise VoicectlError(
+                    f"state backend {self.location}: bucket versioning is {status}, and OSS ignores "
+                    "x-oss-forbid-overwrite on such buckets, so state writes and the lock would not be safe. "
+                    "Use a bucket (or a separate state bucket) whose versioning has never been enabled."
+                )
+            self._versioning_checked = True
+        return bucket
+
+    def _get(self, key: str) -> bytes | None:
+        import oss2
+
+        bucket = self._bucket()
+
+        def get() -> bytes | None:
+            try:
+                return bytes(bucket.get_object(key).read())
+            except oss2.exceptions.NoSuchKey:
+                return None
+
+        return self.oss.run(f"read {self._url(key)}", get)
+
+    def _create(self, key: str, body: bytes) -> bool:
+        """PUT `key` only if absent. True when created, False when it already existed (409)."""
+        import oss2
+
+        bucket = self._bucket()
+        headers = {"x-oss-forbid-overwrite": "true", "Content-Type": "application/json"}
+
+        def put() -> bool:
+            try:
+                bucket.put_object(key, body, headers=headers)
+                return True
+            except oss2.exceptions.ServerError as exc:
+                if exc.status == 409 and exc.code == "FileAlreadyExists":
+                    return False
+                raise
+
+        return self.oss.run(f"write {self._url(key)}", put)
+
+    def _delete(self, key: str) -> None:
+        bucket = self._bucket()
+        self.oss.run(f"delete {self._url(key)}", lambda: bucket.delete_object(key))
+
+    def _serials(self) -> list[int]:
+        bucket = self._bucket()
+        serials: list[int] = []
+        token = ""
+        while True:
+            page = self.oss.run(
+                f"list {self.location}",
+                lambda t=token: bucket.list_objects_v2(
+                    prefix=f"{self.prefix}/serial-", continuation_token=t, max_keys=1000
+                ),
+            )
+            for obj in page.object_list:
+                match = _SERIAL.search("/" + obj.key)
+                if match:
+                    serials.append(int(match.group(1)))
+            if not page.is_truncated:
+                return sorted(serials)
+            token = page.next_continuation_token
+
+    # -- state --------------------------------------------------------------------------------------
+
+    def read(self) -> StateDoc:
+        serials = self._serials()
+        if not serials:
+            return StateDoc()
+        newest = serials[-1]
+        body = self._get(self.serial_key(newest))
+        try:
+            if body is None:
+                raise ValueError("the object vanished while being read")
+            doc = StateDoc.from_json(json.loads(body))
+            if doc.serial != newest:
+                raise ValueError(f"it says serial {doc.serial}")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            if len(serials) > 1:
+                previous = self._url(self.serial_key(serials[-2]))
+                hint = (
+                    f"The previous version is {previous}: delete the corrupt object to fall back to it "
+                    "(state versions are never overwritten, so nothing else is lost)."
+                )
+            else:
+                hint = "No earlier version exists."
+            raise StateCorrupt(
+                f"state {self._url(self.serial_key(newest))} is corrupt ({type(exc).__name__}: {exc}). {hint}"
+            ) from None
+        return doc
+
+    def write(self, doc: StateDoc, lock: LockInfo) -> StateDoc:
+        holder = self.current_lock()
+        if holder is None or holder.id != lock.id:
+            now = f"it is now held by {holder.describe()}" if holder else "no lock is held now"
+            raise StateConflict(
+                f"state {self.location}: our lock {lock.id} was broken ({now}); not writing. "
+                "Run plan again to see the current state."
+            )
+        # replace() keeps every field of the document, including ones added after this adapter was written.
+        stored = dataclasses.replace(doc, serial=doc.serial + 1, lineage=doc.lineage or str(uuid.uuid4()))
+        # The lock id in the object tells our own retried write (same bytes) from another run's write of
+        # an identical document; readers ignore the extra key.
+        body = (json.dumps({**stored.to_json(), "lock_id": lock.id}, indent=2, sort_keys=True) + "\n").encode()
+        key = self.serial_key(stored.serial)
+        if not self._create(key, body) and self._get(key) != body:
+            # The same bytes under our key are our own write whose answer was lost; anything else is not ours.
+            raise StateConflict(
+                f"state {self.location}: a newer state exists; was your lock broken? (serial {stored.serial} was "
+                "written by another run: run plan again)"
+            )
+        log.debug("oss state write serial=%d", stored.serial)
+        return stored
+
+    # -- lock ---------------------------------------------------------------------------------------
+
+    def current_lock(self) -> LockInfo | None:
+        body = self._get(self.lock_key)
+        if body is None:
+            return None
+        try:
+            return LockInfo.from_json(json.loads(body))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateCorrupt(
+                f"the state lock {self._url(self.lock_key)} is unreadable ({type(exc).__name__}); "
+                "delete that object by hand once no voicectl run is active"
+            ) from None
+
+    def acquire_lock(self, operation: str, timeout: float = 0.0) -> LockInfo:
+        info = LockInfo(id=str(uuid.uuid4()), operation=operation, who=_who(), created=_now())
+        body = json.dumps(info.to_json(), sort_keys=True).encode()
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            if self._create(self.lock_key, body):
+                log.debug("oss state lock acquired id=%s", info.id)
+                return info
+            holder = self.current_lock()
+            if holder is not None and holder.id == info.id:
+                return info  # our own PUT landed on an earlier attempt whose answer was lost
+            remaining = deadline - time.monotonic()
+            if holder is not None and remaining <= 0:
+                raise LockHeld(holder, self.location)
+            # holder None: released between our PUT and GET; try again at once (after a breath).
+            time.sleep(0.05 if holder is None else min(self.poll_interval, max(remaining, 0.0)))
+
+    def release_lock(self, lock: LockInfo) -> None:
+        holder = self.current_lock()
+        if holder is not None and holder.id == lock.id:
+            self._delete(self.lock_key)
+            log.debug("oss state lock released id=%s", lock.id)
+        else:
+            # Never delete a lock someone else holds now (ours was broken meanwhile).
+            log.debug("oss state lock id=%s not held at release", lock.id)
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        holder = self.current_lock()
+        if holder is None:
+            raise VoicectlError(f"state {self.location} is not locked")
+        if holder.id != lock_id:
+            raise VoicectlError(
+                f"lock id {lock_id} does not match the lock on {self.location} ({holder.describe()}); "
+                "nothing was removed"
+            )
+        self._delete(self.lock_key)
+        return holder
+
+    def close(self) -> None:
+        self.oss.close()
