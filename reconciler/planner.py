@@ -150,7 +150,9 @@ class _Planner:
             if name not in claimed:
                 changes.append(self.removed_voice(name, record))
         for voice_id, record in sorted(self.state.deposed.items()):
-            changes.append(self.deposed_voice(voice_id, record))
+            change = self.deposed_voice(voice_id, record)
+            if change is not None:
+                changes.append(change)
         for orphan in self.orphans:
             if orphan.voice_id not in self.adopted:
                 changes.append(self.orphan_voice(orphan))
@@ -276,12 +278,25 @@ class _Planner:
             )
         return Change(address, "voice", "delete", "not_in_config", _voice_before(record, live), None)
 
-    def deposed_voice(self, voice_id: str, record: VoiceRecord) -> Change:
+    def deposed_voice(self, voice_id: str, record: VoiceRecord) -> Change | None:
         live = self.live_by_id.get(voice_id)
         address = f"voice.{record.name or voice_id}"
         before = _voice_before(record, live)
         if live is None:
             return Change(address, "voice", "delete", "deposed_gone", before, None, state_only=True)
+        successor = self.state.voices.get(record.name or "")
+        successor_live = self.live_by_id.get(successor.voice_id) if successor else None
+        if successor_live is not None and successor_live.status != VoiceStatus.OK:
+            # Never retire a working voice while its replacement is under review or failed it.
+            self.drift.append(
+                Drift(
+                    address,
+                    "replacement_not_ready",
+                    f"old voice {voice_id} is kept while its replacement {successor_live.voice_id} is "
+                    f"{successor_live.status}",
+                )
+            )
+            return None
         return Change(
             address, "voice", "delete", "replaced", before, None, notes=(f"old half of a replacement: {voice_id}",)
         )
