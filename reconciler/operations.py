@@ -203,7 +203,9 @@ def state_rm(desired: Desired, names: list[str], *, lock_timeout: float = 0.0) -
         voices, bindings = dict(state.voices), dict(state.bindings)
         for name in names:
             address = _address(name)
-            if (address.startswith("voice.") and voices.pop(address.removeprefix("voice."), None) is not None) or (address.startswith("binding.") and bindings.pop(address, None) is not None):
+            if (address.startswith("voice.") and voices.pop(address.removeprefix("voice."), None) is not None) or (
+                address.startswith("binding.") and bindings.pop(address, None) is not None
+            ):
                 removed.append(address)
             else:
                 raise VoicectlError(f"state rm: {address} is not in the state (see `voicectl state list`)")
