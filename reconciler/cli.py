@@ -245,18 +245,25 @@ def apply(
                 if not sys.stdin.isatty():
                     _fail("apply needs --auto-approve when stdin is not a terminal (or a plan file from `plan --out`)")
                 confirm = _confirm_apply
-        outcome = operations.apply(
-            desired,
-            options,
-            expect_fingerprint=expected,
-            confirm=confirm,
-            parallelism=parallelism,
-            wait=wait,
-            timeout=timeout,
-            lock_timeout=lock_timeout,
-            progress=_progress(no_color),
-            on_plan=lambda p: con.print(render.render_text(p), end=""),
-        )
+        from reconciler.progress import ApplyProgress
+
+        def show_plan(p: Plan) -> None:
+            con.print(render.render_text(p), end="")
+            progress.plan_ready(p)
+
+        with ApplyProgress(_console(no_color, stderr=True)) as progress:
+            outcome = operations.apply(
+                desired,
+                options,
+                expect_fingerprint=expected,
+                confirm=confirm,
+                parallelism=parallelism,
+                wait=wait,
+                timeout=timeout,
+                lock_timeout=lock_timeout,
+                progress=progress,
+                on_plan=show_plan,
+            )
         if outcome.cancelled:
             con.print("Apply cancelled; nothing was changed.")
             return 1
@@ -274,15 +281,6 @@ def apply(
 def _confirm_apply(plan: Plan) -> bool:
     answer = typer.prompt("\nDo you want to perform these actions? Only 'yes' will be accepted", default="")
     return answer.strip() == "yes"
-
-
-def _progress(no_color: bool) -> Callable[[str, str], None]:
-    err = _console(no_color, stderr=True)
-
-    def show(address: str, message: str) -> None:
-        err.print(f"[dim]{address}:[/] {message}", markup=True)
-
-    return show
 
 
 @app.command()

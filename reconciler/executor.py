@@ -33,7 +33,7 @@ from reconciler.providers.base import Provider
 from reconciler.review import ReviewOutcome, wait_for_review
 
 CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
-Progress = Callable[[str, str], None]  # (address, message)
+Progress = Callable[[str, str, str], None]  # (address, message, kind: "done" | "failed" | "info")
 
 
 @dataclass
@@ -97,7 +97,7 @@ class Executor:
         self.provider, self.desired, self.plan, self.journal = provider, desired, plan, journal
         self.sleep = sleep
         self.parallelism, self.wait, self.timeout = max(1, parallelism), wait, timeout
-        self.progress = progress or (lambda address, message: None)
+        self.progress = progress or (lambda address, message, kind: None)
         self.report = ApplyReport()
         self.failed: set[str] = set()  # addresses whose step failed or was skipped
         self.changes = {c.address: c for c in plan.changes}
@@ -111,13 +111,13 @@ class Executor:
     def _done(self, address: str, what: str) -> None:
         with self._report_mutex:
             self.report.done.append((address, what))
-        self.progress(address, what)
+        self.progress(address, what, "done")
 
     def _fail(self, address: str, error: str) -> None:
         with self._report_mutex:
             self.failed.add(address)
             self.report.failed.append((address, error))
-        self.progress(address, f"failed: {error}")
+        self.progress(address, f"failed: {error}", "failed")
 
     def _skip(self, address: str, why: str) -> None:
         with self._report_mutex:
@@ -283,7 +283,7 @@ class Executor:
             sha256=voice.audio.sha256 or "",
             content_type=CONTENT_TYPES.get(ext, "application/octet-stream"),
         )
-        self.progress(voice.address, "audio uploaded" if uploaded else "audio already uploaded")
+        self.progress(voice.address, "audio uploaded" if uploaded else "audio already uploaded", "info")
         return self.provider.audio.signed_url(key, ttl)
 
     def _op_create(self, step: Step) -> None:
@@ -341,10 +341,10 @@ class Executor:
         if not self.wait:
             for voice_id, address in waiting.items():
                 self.report.pending_review.append(address)
-                self.progress(address, f"{voice_id} left under review (--no-wait)")
+                self.progress(address, f"{voice_id} left under review (--no-wait)", "info")
             return
         for address in waiting.values():
-            self.progress(address, "waiting for review")
+            self.progress(address, "waiting for review", "info")
         outcome = wait_for_review(self.provider.voices, set(waiting), timeout=self.timeout, sleep=self.sleep)
         self._record_review(outcome, waiting)
 
