@@ -231,17 +231,20 @@ class _Planner:
             )
         elif live.status == VoiceStatus.DEPLOYING:
             self.drift.append(Drift(address, "under_review", f"voice {live.voice_id} is still under review"))
-        # Status differences are refreshed by apply when it touches the voice; they are not changes.
-        needs_record = moved_from is not None or record.protect != voice.protect
+        # Status differences are refreshed by apply when it touches the voice; they are not changes. A voice
+        # still under review is one: the next apply must wait for it and report a failed review (exit 1).
+        reviewing = live.status == VoiceStatus.DEPLOYING
+        needs_record = moved_from is not None or record.protect != voice.protect or reviewing
         change = Change(
             address,
             "voice",
             "no-op",
-            "renamed" if moved_from else "up_to_date",
+            "renamed" if moved_from else ("under_review" if reviewing else "up_to_date"),
             before,
             {**after, "voice_id": record.voice_id},
             moved_from=moved_from,
             state_only=needs_record,
+            notes=("still under review: apply waits for the review and records its outcome",) if reviewing else (),
         )
         return _Resolved(change, record.voice_id, live.status)
 

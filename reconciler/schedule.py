@@ -100,6 +100,8 @@ def _steps(changes: list[Change], desired: Desired, bound_to: dict[str, list[str
             steps.append(Step(0, op, c.address, c.adopt_voice_id or old_id))
             if c.action == "create" and has_review(c):
                 steps.append(Step(4, "wait", c.address, c.adopt_voice_id))
+            elif c.action == "no-op" and (c.before or {}).get("status") == VoiceStatus.DEPLOYING:
+                steps.append(Step(4, "wait", c.address, old_id))
             continue
         if c.action == "create":
             steps += [Step(3, "create", c.address, None, +1)]
