@@ -37,6 +37,8 @@ class ScrubbingFormatter(logging.Formatter):
 def setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(ScrubbingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # The root level alone does not stop a logger with its own level (the SDK loggers are capped at INFO).
+    handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
