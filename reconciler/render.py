@@ -6,15 +6,18 @@ the one summary line at the end. Colour is added by the CLI's console only on a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
 
 from reconciler.executor import ApplyReport
-from reconciler.plan import CREATE_BEFORE_DESTROY, Change, Plan
+from reconciler.plan import CREATE_BEFORE_DESTROY, Blocked, Change, Plan
 
 MARKER = "<!-- voicectl-plan -->"
 REPORT_MARKER = "<!-- voicectl-apply -->"
+# A hidden line CI reads back from the PR comment (the fingerprint handshake, .github/scripts/fingerprint.js).
+FINGERPRINT_COMMENT = "<!-- voicectl-fingerprint: {} -->"
 MARKDOWN_LIMIT = 60_000
 
 _SYMBOLS = {"create": "+", "update": "~", "delete": "-", "bind": "+", "rebind": "~", "unbind": "-", "no-op": " "}
@@ -127,8 +130,12 @@ def render_text(plan: Plan) -> Text:
 
 
 # --------------------------------------------------------------------------------------------------
-# Markdown (PR comment)
+# Markdown (PR comment, step summary)
 # --------------------------------------------------------------------------------------------------
+# Reviewers read these on GitHub, where a comment holds at most 65,536 characters: the summary, quota and
+# guard verdict stay above the fold and are never trimmed; table rows are trimmed (with a note saying so)
+# until the whole text fits `limit`. Head items and cells are capped too, so no single huge error message
+# or a thousand blocked voices can push the summary out.
 
 _TABLES = (
     ("Create", lambda c: c.kind == "voice" and c.action == "create" and not c.state_only),
@@ -138,13 +145,48 @@ _TABLES = (
     ("Bindings", lambda c: c.kind == "binding" and not c.state_only and c.action != "no-op"),
     ("State only", lambda c: c.state_only),
 )
+_VOICE_HEADER = "| voice | model | audio sha256 | bindings | reason |"
+_BINDING_HEADER = "| binding | workflow | voice | model | reason |"
+_DRIFT_HEADER = "| address | reason | detail |"
+_CELL_MAX = 300  # characters of one cell before "…"
+_HEAD_ITEMS_MAX = 20  # guard verdicts (and notes) listed above the fold
+_HEAD_ITEM_MAX = 500  # characters of one of them
 
 
-def _cell(value: Any) -> str:
-    return str(value if value not in (None, "") else "-").replace("|", "\\|").replace("\n", " ")
+def _cell(value: Any, limit: int = _CELL_MAX) -> str:
+    """One table cell: `|` and markdown/HTML specials escaped, line breaks kept as `<br>`, long text cut."""
+    text = "-" if value is None or value == "" else str(value)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    # The backslash first, so the escapes added after it are not themselves escaped. `<`/`>` as entities
+    # keep a `</details>` inside a message from closing the fold.
+    for raw, escaped in (("\\", "\\\\"), ("|", "\\|"), ("`", "\\`"), ("*", "\\*"), ("&", "&amp;")):
+        text = text.replace(raw, escaped)
+    text = text.replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\n", "<br>")
 
 
-def _voice_row(change: Change, plan: Plan) -> str:
+def _code(value: Any) -> str:
+    """A cell shown as code (names, hashes). Inside a code span only `|` needs escaping in a GFM table; a
+    value that holds a backtick or a line break cannot be a code span and is shown as plain text."""
+    text = "-" if value is None or value == "" else str(value)
+    if "`" in text or "\n" in text or "\r" in text or len(text) > _CELL_MAX:
+        return _cell(text)
+    escaped = text.replace("|", "\\|")
+    return f"`{escaped}`"
+
+
+def _bindings_by_voice(plan: Plan) -> dict[str, list[str]]:
+    by_voice: dict[str, list[str]] = {}
+    for c in plan.changes:
+        voice = (c.after or {}).get("voice") if c.kind == "binding" else None
+        if voice:
+            by_voice.setdefault(voice, []).append(c.name)
+    return by_voice
+
+
+def _voice_row(change: Change, bound: dict[str, list[str]]) -> str:
     before, after = change.before or {}, change.after or {}
     model = after.get("model") or before.get("model")
     if before.get("model") and after.get("model") and before["model"] != after["model"]:
@@ -152,13 +194,12 @@ def _voice_row(change: Change, plan: Plan) -> str:
     audio = _short(after.get("audio") or before.get("audio"))
     if before.get("audio") and after.get("audio") and before["audio"] != after["audio"]:
         audio = f"{_short(before['audio'])} → {_short(after['audio'])}"
-    bindings = [
-        c.name for c in plan.changes if c.kind == "binding" and (c.after or {}).get("voice") == change.name
-    ] + list(change.affected_bindings)
+    bindings = bound.get(change.name, []) + list(change.affected_bindings)
     reason = change.reason + (f" ({change.order.replace('_', ' ')})" if change.order else "")
+    if change.moved_from:
+        reason += f", moved from {change.moved_from}"
     return (
-        f"| `{_cell(change.name)}` | {_cell(model)} | `{_cell(audio)}` | {_cell(', '.join(bindings))} | "
-        f"{_cell(reason)} |"
+        f"| {_code(change.name)} | {_cell(model)} | {_code(audio)} | {_cell(', '.join(bindings))} | {_cell(reason)} |"
     )
 
 
@@ -167,81 +208,101 @@ def _binding_row(change: Change) -> str:
     old = before.get("voice") or before.get("voice_id") or "console default"
     new = after.get("voice") or "console default"
     return (
-        f"| `{_cell(change.name)}` | {_cell(after.get('workflow') or before.get('workflow'))} | {_cell(old)} → "
+        f"| {_code(change.name)} | {_cell(after.get('workflow') or before.get('workflow'))} | {_cell(old)} → "
         f"{_cell(new)} | {_cell(after.get('model') or before.get('model'))} | {_cell(change.reason)} |"
     )
 
 
-def _tables(plan: Plan, cap: int | None) -> tuple[list[str], int]:
-    lines: list[str] = []
-    trimmed = 0
+def _plan_tables(plan: Plan) -> list[tuple[str, str, list[str]]]:
+    """(title, header, rows) per kind of change, rendered once; trimming only chooses how many rows show."""
+    bound = _bindings_by_voice(plan)
+    tables = []
     for title, wanted in _TABLES:
-        rows = [c for c in plan.pending if wanted(c)]
-        if not rows:
-            continue
-        lines.append(f"#### {title} ({len(rows)})\n")
-        if title == "Bindings":
-            lines.append("| binding | workflow | voice | model | reason |")
+        changes = [c for c in plan.pending if wanted(c)]
+        if changes:
+            header = _BINDING_HEADER if title == "Bindings" else _VOICE_HEADER
+            rows = [_binding_row(c) if c.kind == "binding" else _voice_row(c, bound) for c in changes]
+            tables.append((title, header, rows))
+    return tables
+
+
+def _table(title: str, header: str, rows: list[str], cap: int | None, level: str = "####") -> list[str]:
+    shown = rows if cap is None else rows[:cap]
+    lines = [f"{level} {title} ({len(rows)})", "", header, "|" + "---|" * header.count(" | ") + "---|", *shown]
+    if len(shown) < len(rows):
+        lines.append(f"| … | {len(rows) - len(shown)} more not shown |" + " |" * (header.count(" | ") - 1))
+    return [*lines, ""]
+
+
+def _blocked_items(blocked: tuple[Blocked, ...]) -> list[str]:
+    lines = [f"- `{b.guard}`: {_cell(b.message, _HEAD_ITEM_MAX)}" for b in blocked[:_HEAD_ITEMS_MAX]]
+    if len(blocked) > _HEAD_ITEMS_MAX:
+        lines.append(f"- … and {len(blocked) - _HEAD_ITEMS_MAX} more (see `voicectl show PLANFILE`)")
+    return [*lines, ""]  # the blank line ends the list: the next line must not join its last item
+
+
+def _largest_fitting_cap(compose: Callable[[int | None], str], most: int, limit: int) -> str:
+    """The text with the most rows per table that fits `limit` (binary search: `compose` is monotonic)."""
+    full = compose(None)
+    if len(full) <= limit:
+        return full
+    lo, hi = 0, most  # compose(lo) is the fallback even if it does not fit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if len(compose(mid)) <= limit:
+            lo = mid
         else:
-            lines.append("| voice | model | audio sha256 | bindings | reason |")
-        lines.append("|---|---|---|---|---|")
-        shown = rows if cap is None else rows[:cap]
-        lines += [_binding_row(c) if c.kind == "binding" else _voice_row(c, plan) for c in shown]
-        if len(shown) < len(rows):
-            trimmed += len(rows) - len(shown)
-            lines.append(f"| … | {len(rows) - len(shown)} more not shown | | | |")
-        lines.append("")
-    return lines, trimmed
+            hi = mid - 1
+    return compose(lo)
 
 
 def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, title: str = "voicectl plan") -> str:
-    """A PR comment: marker, summary, quota and guard verdict outside the fold; tables inside. Always under
-    `limit` characters: table rows are trimmed first, then drift details; the summary never is."""
+    """A PR comment: marker, summary, quota and guard verdict outside the fold; one table per kind of change
+    and the drift inside. Always at most `limit` characters: rows are trimmed, never the summary."""
     q = plan.quota
-    head = [MARKER, f"### {title}", "", f"**{plan.summary()}**", ""]
-    head.append(f"**Quota:** {q.before} → {q.after} of {q.limit} (peak {q.peak})  ")
+    head = [MARKER, FINGERPRINT_COMMENT.format(plan.fingerprint), f"### {title}", "", f"**{plan.summary()}**", ""]
+    over = " ⛔ over the quota" if q.peak > q.limit else ""
+    head.append(f"**Quota:** {q.before} → {q.after} of {q.limit} (peak {q.peak}){over}  ")
     if plan.blocked:
         head.append("**Guards:** ⛔ blocked: apply would refuse this plan")
-        head += [f"- `{b.guard}`: {_cell(b.message)}" for b in plan.blocked]
+        head += _blocked_items(plan.blocked)
     else:
-        head.append("**Guards:** ✅ pass")
+        head.append("**Guards:** ✅ pass  ")
     if plan.drift:
-        head.append(f"**Drift:** {len(plan.drift)} finding{'s' if len(plan.drift) != 1 else ''} (see below)")
-    head.append("")
-    head.append(f"Fingerprint: `{plan.fingerprint}`")
-    head.append("")
-    head_text = "\n".join(head)
-    for cap in (None, 200, 100, 50, 20, 10, 5, 2, 0):
-        for drift_cap in (None, 50, 10, 0):
-            body = _markdown_body(plan, cap, drift_cap)
-            text = head_text + body
-            if len(text) <= limit:
-                return text
-    return head_text[:limit]
+        head.append(f"**Drift:** {len(plan.drift)} finding{'s' if len(plan.drift) != 1 else ''} (see below)  ")
+    head += [f"**Fingerprint:** `{plan.fingerprint}`", ""]
+    notes = [f"> {_cell(n, _HEAD_ITEM_MAX)}" for n in plan.notes[:5]]
+    tail = [*notes, ""] if notes else []
 
+    tables = _plan_tables(plan)
+    drift_rows = [f"| {_code(d.address)} | {_cell(d.reason)} | {_cell(d.detail)} |" for d in plan.drift]
+    total = sum(len(rows) for _, _, rows in tables) + len(drift_rows)
 
-def _markdown_body(plan: Plan, cap: int | None, drift_cap: int | None) -> str:
-    lines: list[str] = []
-    tables, trimmed = _tables(plan, cap)
-    if tables:
-        lines += ["<details><summary>Changes</summary>", ""]
-        if trimmed:
+    def compose(cap: int | None) -> str:
+        lines = list(head)
+        shown = total if cap is None else sum(min(len(r), cap) for _, _, r in tables) + min(len(drift_rows), cap)
+        if shown < total:
             lines += [
-                f"_{trimmed} rows trimmed to keep this comment under the size limit; run "
-                "`voicectl show PLANFILE` for all of them._",
+                f"_Showing {shown} of {total} rows: the rest were trimmed to keep this comment under {limit:,} "
+                "characters. `voicectl show PLANFILE` prints all of them (the plan file is attached to the run)._",
                 "",
             ]
-        lines += [*tables, "</details>", ""]
-    if plan.drift:
-        lines += ["<details><summary>Drift</summary>", "", "| address | reason | detail |", "|---|---|---|"]
-        shown = plan.drift if drift_cap is None else plan.drift[:drift_cap]
-        lines += [f"| `{_cell(d.address)}` | {_cell(d.reason)} | {_cell(d.detail)} |" for d in shown]
-        if len(shown) < len(plan.drift):
-            lines.append(f"| … | {len(plan.drift) - len(shown)} more | |")
-        lines += ["", "</details>", ""]
-    if plan.notes:
-        lines += [f"> {_cell(n)}" for n in plan.notes] + [""]
-    return "\n".join(lines)
+        if tables:
+            lines += [f"<details><summary>Changes ({len(plan.pending)})</summary>", ""]
+            for t, header, rows in tables:
+                lines += _table(t, header, rows, cap)
+            lines += ["</details>", ""]
+        if drift_rows:
+            lines += ["<details><summary>Drift: changes made outside voicectl</summary>", ""]
+            lines += _table("Drift", _DRIFT_HEADER, drift_rows, cap)
+            lines += ["</details>", ""]
+        return "\n".join(lines + tail)
+
+    most = max([len(rows) for _, _, rows in tables] + [len(drift_rows), 0])
+    text = _largest_fitting_cap(compose, most, limit)
+    if len(text) > limit:  # only with an absurdly small limit: keep the summary, drop the rest
+        text = "\n".join(head[:6])[:limit]
+    return text
 
 
 # --------------------------------------------------------------------------------------------------
@@ -262,25 +323,54 @@ def render_report_text(report: ApplyReport) -> Text:
 
 
 def render_report_markdown(report: ApplyReport, plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
-    head = [REPORT_MARKER, "### voicectl apply", "", f"**{report.summary()}**", "", f"Plan: {plan.summary()}", ""]
-    sections = [
-        ("Failed", [(a, e) for a, e in report.failed]),
-        ("Not attempted", [(a, r) for a, r in report.not_attempted]),
-        ("Done", [(a, r) for a, r in report.done]),
+    """The apply report for the step summary: outcome above the fold; failures first and open, then what
+    is left under review, then what was done. Rows of "Done" are trimmed first, failures last."""
+    icon = "✅" if report.ok else "❌"
+    head = [
+        REPORT_MARKER,
+        "### voicectl apply",
+        "",
+        f"**{icon} {report.summary()}**",
+        "",
+        f"**Plan:** {plan.summary().removeprefix('Plan: ')}  ",
+        f"**Fingerprint:** `{plan.fingerprint}`",
+        "",
     ]
-    for cap in (None, 100, 20, 5, 0):
+    if report.pending_review:
+        head += [f"_{len(report.pending_review)} voice(s) still under review: rerun apply to wait and bind them._", ""]
+    urgent = [
+        ("Failed", [f"| {_code(a)} | {_cell(e)} |" for a, e in report.failed]),
+        ("Not attempted", [f"| {_code(a)} | {_cell(r)} |" for a, r in report.not_attempted]),
+        (
+            "Under review",
+            [f"| {_code(a)} | rerun apply to wait for the review and bind it |" for a in report.pending_review],
+        ),
+    ]
+    done = [f"| {_code(a)} | {_cell(r)} |" for a, r in report.done]
+    total = sum(len(rows) for _, rows in urgent) + len(done)
+
+    def compose(urgent_cap: int | None, done_cap: int | None) -> str:
         lines = list(head)
-        for title, rows in sections:
+        shown = sum(len(r) if urgent_cap is None else min(len(r), urgent_cap) for _, r in urgent)
+        shown += len(done) if done_cap is None else min(len(done), done_cap)
+        if shown < total:
+            lines += [
+                f"_Showing {shown} of {total} rows: the rest were trimmed to stay under {limit:,} characters._",
+                "",
+            ]
+        for title, rows in [*urgent, ("Done", done)]:
             if not rows:
                 continue
-            lines += [f"<details{' open' if title != 'Done' else ''}><summary>{title} ({len(rows)})</summary>", ""]
-            lines += ["| address | detail |", "|---|---|"]
-            shown = rows if cap is None else rows[:cap]
-            lines += [f"| `{_cell(a)}` | {_cell(d)} |" for a, d in shown]
-            if len(shown) < len(rows):
-                lines.append(f"| … | {len(rows) - len(shown)} more |")
-            lines += ["", "</details>", ""]
-        text = "\n".join(lines)
-        if len(text) <= limit:
-            return text
-    return "\n".join(head)[:limit]
+            cap = done_cap if title == "Done" else urgent_cap
+            lines += [f"<details{'' if title == 'Done' else ' open'}><summary>{title} ({len(rows)})</summary>", ""]
+            lines += _table(title, "| address | detail |", rows, cap)[2:]  # the summary already names it
+            lines += ["</details>", ""]
+        return "\n".join(lines)
+
+    text = _largest_fitting_cap(lambda cap: compose(None, cap), len(done), limit)
+    if len(text) > limit:
+        most = max(len(rows) for _, rows in urgent)
+        text = _largest_fitting_cap(lambda cap: compose(cap, 0), most, limit)
+    if len(text) > limit:
+        text = "\n".join(head[:5])[:limit]
+    return text
