@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,8 +31,8 @@ from reconciler.model import (
     StateSpec,
     VoiceSpec,
 )
-from reconciler.schema import SCHEMA
-from reconciler.yamlpos import LoadedYaml, Path, YamlError, load_yaml
+from reconciler.schema import MAX_VOICES, SCHEMA
+from reconciler.yamlpos import MAX_BYTES, LoadedYaml, Path, YamlError, load_yaml
 
 DEFAULT_FILE = "voices.yaml"
 _validator = Draft202012Validator(SCHEMA)
@@ -75,8 +77,10 @@ def load_desired(file: str, *, check_audio: bool = True, read_audio: bool = True
 def validate_file(file: str, *, check_audio: bool = True, read_audio: bool = True) -> ValidationResult:
     result = ValidationResult(file=file)
     try:
-        with open(file, "rb") as f:
-            raw = f.read()
+        raw = _read_config(file)
+    except _NotAFile as e:
+        result.errors.append(Problem(file, None, None, str(e)))
+        return result
     except FileNotFoundError:
         result.errors.append(
             Problem(file, None, None, "file not found: create one with `voicectl init`, or pass -f PATH")
@@ -94,6 +98,31 @@ def validate_file(file: str, *, check_audio: bool = True, read_audio: bool = Tru
     checker.read_audio = read_audio
     checker.run()
     return result
+
+
+class _NotAFile(Exception):
+    pass
+
+
+def _read_config(file: str) -> bytes:
+    """The file's bytes, refusing what is not a regular file: a FIFO would block `open` forever and a
+    symlink to /dev/zero would never end. O_NONBLOCK makes opening a FIFO return at once."""
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _NotAFile("not a regular file (a directory, FIFO or device?): point -f at a voices.yaml file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(MAX_BYTES + 1)  # enough for load_yaml to report an oversized file
+    finally:
+        os.close(fd)
+
+
+def _clip(message: str) -> str:
+    """Keep messages readable when they quote an enormous value from the file: the head and the tail
+    (where the fix is) survive."""
+    if len(message) <= 600:
+        return message
+    return f"{message[:300]} … [{len(message) - 500} characters cut] … {message[-200:]}"
 
 
 def _where(path: Path) -> str:
@@ -140,11 +169,11 @@ class _Checker:
     # -- reporting --------------------------------------------------------------------------------
     def error(self, path: Path, message: str, *, at_key: bool = False) -> None:
         line, col = self.loaded.key(path) if at_key else self.loaded.pos(path)
-        self.result.errors.append(Problem(self.file, line, col, message))
+        self.result.errors.append(Problem(self.file, line, col, _clip(message)))
 
     def warn(self, path: Path, message: str) -> None:
         line, col = self.loaded.pos(path)
-        self.result.warnings.append(Problem(self.file, line, col, message))
+        self.result.warnings.append(Problem(self.file, line, col, _clip(message)))
 
     # -- stages -----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -153,6 +182,10 @@ class _Checker:
         data = self.loaded.data
         if not isinstance(data, dict):
             self.error((), "voices.yaml must be a mapping with `version: 1` and `voices:` (see `voicectl init`)")
+            return
+        if isinstance(data.get("voices"), list) and len(data["voices"]) > MAX_VOICES:
+            # Checking tens of thousands of entries one by one takes long and says nothing more useful.
+            self.error(("voices",), f"{len(data['voices'])} voices: an account holds at most {MAX_VOICES}")
             return
         for err in sorted(_validator.iter_errors(data), key=lambda e: self.loaded.pos(tuple(e.absolute_path))):
             self.schema_error(err)
@@ -297,6 +330,14 @@ class _Checker:
                     "provider aliyun needs account.oss.bucket: local audio is uploaded there (and the oss state "
                     "backend lives there)",
                 )
+        guards = account.get("guards") if isinstance(account.get("guards"), dict) else {}
+        fraction = guards.get("max_delete_fraction")
+        if isinstance(fraction, float) and math.isnan(fraction):
+            # NaN passes the schema's bounds (every comparison is false) and would switch the guard off.
+            self.error(
+                ("account", "guards", "max_delete_fraction"),
+                "max_delete_fraction is not a number (.nan): use a fraction from 0 to 1 (default 0.3)",
+            )
         path = state.get("path")
         if isinstance(path, str) and (os.path.isabs(path) or ".." in path.split("/")):
             self.error(("account", "state", "path"), "state path must be relative to voices.yaml, without '..'")
@@ -323,6 +364,9 @@ class _Checker:
             else:
                 self.audio[i] = AudioSource(ref=ref, url=ref)
             return
+        if "\0" in ref:
+            self.error(path, "audio path contains a NUL character: write a plain relative path")
+            return
         if os.path.isabs(ref):
             self.error(path, f"audio path {ref!r} is absolute: write it relative to voices.yaml")
             return
@@ -346,6 +390,17 @@ class _Checker:
 
     def inspect(self, i: int, voice: dict[str, Any], ref: str, real: str) -> None:
         path: Path = ("voices", i, "audio")
+        from reconciler.audio import MAX_BYTES as MAX_AUDIO_BYTES
+
+        size = os.path.getsize(real)
+        if size > MAX_AUDIO_BYTES:
+            # Refused before hashing: a huge (or sparse, terabyte-sized) file would otherwise be read in full.
+            self.error(
+                path,
+                f"audio {ref}: file is {size / (1024 * 1024):.1f} MB ({size} bytes); the service accepts at most "
+                f"10 MB ({MAX_AUDIO_BYTES} bytes): trim or compress it (MP3 at 128 kbps keeps 60 s under 1 MB)",
+            )
+            return
         model = MODELS.get(voice.get("model", ""))
         if model is None or not self.check_audio:
             self.audio[i] = AudioSource(ref=ref, path=real, sha256=_sha256_cached(real), size=os.path.getsize(real))
