@@ -9,6 +9,7 @@ through `LocalAccount` and on aliyun through the loopback emulator's control API
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -136,10 +137,11 @@ class Project:
 
     # -- the CLI --------------------------------------------------------------------------------------
     def run(self, *args: str, expect: int | None = None) -> Result:
-        """`voicectl ARGS -f voices.yaml`, in-process, with the provider's environment."""
+        """`voicectl ARGS` in the project's directory (so ./voices.yaml, as a user runs it), in-process, with
+        the provider's environment."""
         self.write()
-        full = (*args, "-f", str(self.config))
-        out = self._runner.invoke(app, list(full), env=self.env, catch_exceptions=False)
+        with contextlib.chdir(self.dir):
+            out = self._runner.invoke(app, list(args), env=self.env, catch_exceptions=False)
         result = Result(tuple(args), out.exit_code, out.stdout, out.stderr)
         if expect is not None:
             assert result.code == expect, str(result)

@@ -54,6 +54,7 @@ def test_create_from_empty_then_nothing_to_do(project: Project) -> None:
     assert plan["blocked"] == []
 
     applied = p.apply()
+    assert "Plan: 3 to create, 0 to update, 0 to replace, 0 to delete, 1 bindings to change." in applied.stdout
     assert "Apply complete" in applied.stdout
     # A quiet run prints progress, never the SDKs' own INFO chatter (a 404 on the upload's HEAD is expected).
     assert " INFO " not in applied.stderr and "NoSuchKey" not in applied.stderr
@@ -75,11 +76,16 @@ def test_new_audio_updates_cosyvoice_in_place(project: Project) -> None:
     before = p.state().voices["support"]
 
     p.new_audio("support")
-    plan = p.plan()
+    plan = p.plan("--out", "tfplan")
     assert actions(plan) == {"voice.support": ["update"]}
     assert reasons(plan)["voice.support"] == "audio_changed"
+    shown = p.run("show", "tfplan", "--format", "json", expect=0).json
+    assert shown["fingerprint"] == plan["fingerprint"]
 
-    p.apply()
+    # The saved plan is the approval, and it applies once.
+    p.run("apply", "tfplan", expect=0)
+    again = p.run("apply", "tfplan", expect=1)
+    assert "plan is stale" in again.stderr
     after = p.state().voices["support"]
     assert after.voice_id == before.voice_id
     assert after.audio_key != before.audio_key and after.audio_identity != before.audio_identity
@@ -214,6 +220,12 @@ def test_quota_blocks_then_destroy_before_create_names_the_binding(project: Proj
     assert ids["support"] != old and old not in p.managed_ids()
     assert p.agent_voice() == ids["support"]
     assert sorted(v["voice_id"] for v in p.live() if "-other-" in v["voice_id"]) == unmanaged  # never touched
+    listed = p.run("voices", "--all", "--format", "json", expect=0).json
+    assert {(v["name"], v["voice_id"], v["managed"]) for v in listed} == {
+        ("support", ids["support"], True),
+        *((None, voice_id, False) for voice_id in unmanaged),
+    }
+    assert [v["name"] for v in p.run("voices", "--format", "json", expect=0).json] == ["support"]
     p.converged()
 
 
@@ -229,6 +241,7 @@ def test_binding_repoints_running_instance_and_fixes_its_drift(project: Project)
     if p.emu is not None:
         updates = [c.params for c in p.emu.calls if c.action == "UpdateAIAgentInstance"]
         assert updates == [{"InstanceId": "inst-1", "AgentConfig": {"TtsConfig": {"VoiceId": voice_id}}}]
+        p.emu.clear_calls()
     p.converged()
 
     p.set_instance_voice("inst-1", "cosyvoice-v2-someone-else")
@@ -239,6 +252,9 @@ def test_binding_repoints_running_instance_and_fixes_its_drift(project: Project)
 
     p.apply()
     assert p.instance_voice("inst-1") == voice_id
+    if p.emu is not None:
+        updates = [c.params for c in p.emu.calls if c.action == "UpdateAIAgentInstance"]
+        assert updates == [{"InstanceId": "inst-1", "AgentConfig": {"TtsConfig": {"VoiceId": voice_id}}}]
     p.converged()
 
 
@@ -312,10 +328,12 @@ def test_throttling_bursts_converge_within_the_rate_limit(aliyun: Project) -> No
     names = [f"v{i:02d}" for i in range(12)]
     for name in names:
         p.voice(name, COSY)
-    p.emu.inject("dashscope", "*", "429", times=5)
+    # Past the plan's two listings (CosyVoice, Qwen), so that the burst meets the parallel creates.
+    p.emu.inject("dashscope", "*", "429", times=5, after=2)
 
     p.apply("--parallelism", "10")
     assert set(one_voice_per_name(p)) == set(names)
+    assert len([c for c in p.emu.calls if c.fault == "429"]) == 5
     throttled_by_server = [c for c in p.emu.calls if c.service == "dashscope" and c.status == 429 and not c.fault]
     assert throttled_by_server == []  # the client-side limiter kept every burst under the account's rate
     assert p.emu.max_rate("dashscope") <= 10
@@ -339,8 +357,15 @@ def test_lost_responses_and_server_errors_never_clone_twice(aliyun: Project) -> 
     p.apply()
     ids = one_voice_per_name(p)
     assert set(ids) == {"support", "sales", "narrator"}
-    dropped = [c for c in emu.calls if c.fault in ("drop_after_commit", "drop_before_commit")]
-    assert len(dropped) == 3
+    faulted = sorted((c.action, c.fault) for c in emu.calls if c.fault)
+    assert faulted == [
+        ("create", "drop_after_commit"),
+        ("create_voice", "drop_after_commit"),
+        ("create_voice", "drop_before_commit"),
+        ("list_voice", "500"),
+        ("list_voice", "500"),
+        ("query_voice", "500"),
+    ]
 
     p.apply()  # a rerun changes nothing
     assert one_voice_per_name(p) == ids
