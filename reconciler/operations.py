@@ -16,7 +16,7 @@ from typing import Any
 from reconciler.errors import PlanStale, VoicectlError
 from reconciler.executor import ApplyReport, Executor, Progress, StateJournal
 from reconciler.live import read_live
-from reconciler.model import Desired, LiveSnapshot, StateDoc, VoiceRecord
+from reconciler.model import Desired, LiveSnapshot, LockInfo, StateDoc, VoiceRecord
 from reconciler.plan import Plan
 from reconciler.planner import PlanOptions, desired_audio_key, plan_changes
 from reconciler.providers import open_provider
@@ -112,7 +112,7 @@ def apply(
     `expect_fingerprint` comes from a saved plan or the PR comment: the plan computed now must be the
     same plan, or nothing is done."""
     provider = open_provider(desired)
-    lock = provider.state.acquire_lock("apply", lock_timeout)
+    lock = _acquire(provider, "apply", lock_timeout)
     try:
         planned = compute_plan(provider, desired, options)
         plan = planned.plan
@@ -138,6 +138,15 @@ def apply(
         provider.close()
 
 
+def _acquire(provider: Provider, operation: str, timeout: float) -> LockInfo:
+    """Take the lock; on failure (lock held) close the provider, which the caller's `finally` does not cover."""
+    try:
+        return provider.state.acquire_lock(operation, timeout)
+    except BaseException:
+        provider.close()
+        raise
+
+
 # -- state commands ----------------------------------------------------------------------------------
 
 
@@ -145,7 +154,7 @@ def _locked(
     desired: Desired, operation: str, lock_timeout: float, change: Callable[[Provider, StateDoc], StateDoc]
 ) -> StateDoc:
     provider = open_provider(desired)
-    lock = provider.state.acquire_lock(operation, lock_timeout)
+    lock = _acquire(provider, operation, lock_timeout)
     try:
         state = provider.state.read()
         return provider.state.write(change(provider, state), lock)
