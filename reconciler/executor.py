@@ -171,7 +171,7 @@ class Executor:
             if voice_address in self.failed:
                 return f"voice {spec.voice} was not created or did not pass review"
             voice_id = self._voice_id(spec.voice)
-            status = self.reviewed.get(voice_id or "") or self._state_status(spec.voice)
+            status = self.reviewed.get(voice_id or "") or self._planned_status(spec.voice, voice_id)
             if voice_id is None:
                 return f"voice {spec.voice} has no voice id yet"
             if status != VoiceStatus.OK:
@@ -388,6 +388,15 @@ class Executor:
     def _voice_id(self, name: str) -> str | None:
         record = self.journal.doc.voices.get(name)
         return record.voice_id if record else None
+
+    def _planned_status(self, name: str, voice_id: str | None) -> str:
+        """A voice this run does not touch: its status in the account at plan time. The state's copy is stale
+        when the review ended between runs (--no-wait, a timed-out wait), and would block the bind forever."""
+        change = self.changes.get(f"voice.{name}")
+        before = (change.before or {}) if change is not None and change.action == "no-op" else {}
+        if voice_id and before.get("voice_id") == voice_id and before.get("status"):
+            return str(before["status"])
+        return self._state_status(name)
 
     def _state_status(self, name: str) -> str:
         record = self.journal.doc.voices.get(name)
