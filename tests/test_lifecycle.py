@@ -292,6 +292,20 @@ def test_failed_review_is_reported_and_new_audio_fixes_it(project: Project) -> N
     p.converged()
 
 
+def test_binding_of_a_voice_left_under_review_is_done_by_the_next_apply(project: Project) -> None:
+    p = project
+    p.voice("support", COSY)
+    p.bind("support")
+    first = p.apply("--no-wait", expect=1)  # the binding needs an approved voice: not attempted yet
+    assert "binding.agent1.tts" in first.stdout and "Apply incomplete" in first.stdout
+    assert p.run("agent-config", AGENT).code == 1
+
+    # The review ended between the runs; the state still says DEPLOYING, which must not block the bind.
+    p.apply()
+    assert p.agent_voice() == p.voice_id("support")
+    p.converged()
+
+
 # ------------------------------------------------------------------------------------------------- 10
 @pytest.mark.parametrize("state_backend", ["local"])
 def test_rerun_after_lost_state_adopts_instead_of_cloning(project: Project, state_backend: str) -> None:
