@@ -651,10 +651,10 @@ def test_every_third_party_action_is_pinned_to_a_version() -> None:
         assert re.fullmatch(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@(v\d+(\.\d+){0,2}|[0-9a-f]{40})", ref), f"{where}: {ref}"
         used.add(ref)
     assert used == {
-        "actions/checkout@v4",
-        "actions/setup-python@v5",
-        "actions/github-script@v7",
-        "actions/upload-artifact@v4",
+        "actions/checkout@v5",
+        "actions/setup-python@v6",
+        "actions/github-script@v8",
+        "actions/upload-artifact@v6",
     }
 
 
