@@ -593,7 +593,11 @@ def pr_event(number: int = 7, fork: bool = False) -> dict[str, Any]:
     head = "someone/voices" if fork else REPOSITORY
     return {
         "number": number,
-        "pull_request": {"number": number, "head": {"repo": {"full_name": head}}, "base": {"ref": "main"}},
+        "pull_request": {
+            "number": number,
+            "head": {"repo": {"full_name": head}, "sha": "5eed" * 10},
+            "base": {"ref": "main"},
+        },
         "repository": {"full_name": REPOSITORY, "default_branch": "main"},
     }
 
@@ -840,15 +844,17 @@ def test_pull_request_plan_comment_then_apply_on_merge(runner: LocalRunner) -> N
     [comment] = comments(runner)
     assert comment["body"].startswith(PLAN_MARKER) and plan["summary"] in comment["body"]
     assert FINGERPRINT_LINE.search(comment["body"])[1] == plan["fingerprint"]  # type: ignore[index]
+    assert "<sub>Plan of 5eed5ee ([run](https://github.test/acme/voices/actions/runs/4201)" in comment["body"]
     assert [a["name"] for a in runner.artifacts] == ["voicectl-plan-pr7"]
     assert json.loads(Path(plan["plan"]).read_text())["plan"]["fingerprint"] == plan["fingerprint"]
     assert any(s.startswith(PLAN_MARKER) for s in runner.summaries)
     assert f"-m pip install --disable-pip-version-check --quiet {runner.workspace}" in runner.pip_log.read_text()
     no_secret_anywhere(runner, job, SECRETS)
 
-    # A second push with the same content: the same single comment, left as it is.
+    # A second push: the same single comment, edited (it names the new run).
     job = runner.run("plan", event_name="pull_request", event=pr_event(), secrets=SECRETS)
-    assert job.steps["comment"]["outputs"]["comment-action"] == "unchanged" and len(comments(runner)) == 1
+    assert job.steps["comment"]["outputs"]["comment-action"] == "updated" and len(comments(runner)) == 1
+    assert "actions/runs/4202" in comments(runner)[0]["body"]
 
     # Merged: the push finds the PR of its commit and applies with the fingerprint from the comment.
     sha = "a1" * 20
