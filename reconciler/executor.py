@@ -130,7 +130,8 @@ class Executor:
         for phase in phases:
             steps = [s for s in self.plan.steps if s.phase == phase]
             if phase == 3:
-                self._upload_audio(steps)
+                self._clone_phase(steps)
+                continue
             if phase == 4:
                 self._wait_phase(steps)
                 continue
@@ -258,18 +259,37 @@ class Executor:
         self._done(step.address, f"deleted {voice_id}")
 
     # -- phase 3: clone ---------------------------------------------------------------------------------
-    def _upload_audio(self, steps: list[Step]) -> None:
-        wanted = {s.address for s in steps if s.op in ("create", "update")}
-        voices = [self.specs[a] for a in sorted(wanted) if a in self.specs and a not in self.failed]
+    def _clone_phase(self, steps: list[Step]) -> None:
+        """Each voice's upload and then its create or update, in one worker.
 
-        def upload(voice: VoiceSpec) -> None:
-            try:
-                self.urls[voice.address] = self._audio_url(voice)
-            except VoicectlError as e:
-                self._fail(voice.address, f"audio upload failed: {e}")
+        Creates are paced by the account's rate limit (10/s), so uploading every file before the first
+        create only delayed the creates, and with them the end of every review; in one worker, the uploads of
+        later voices run while earlier creates wait for their permits. A voice whose upload failed is
+        reported and its create skipped, as before."""
+        uploads = {s.address for s in steps if s.op in ("create", "update")}
+        uploads = {a for a in uploads if a in self.specs and a not in self.failed}
 
+        def clone(step: Step) -> None:
+            if step.address in uploads and step.address not in self.urls:
+                self._upload(self.specs[step.address])
+            blocker = self._blocker(step)
+            if blocker:
+                self._skip(step.address, blocker)
+            else:
+                self._run_step(step)
+
+        if len(steps) <= 1 or self.parallelism == 1:
+            for step in steps:
+                clone(step)
+            return
         with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
-            list(pool.map(upload, voices))
+            list(pool.map(clone, steps))
+
+    def _upload(self, voice: VoiceSpec) -> None:
+        try:
+            self.urls[voice.address] = self._audio_url(voice)
+        except VoicectlError as e:
+            self._fail(voice.address, f"audio upload failed: {e}")
 
     def _audio_url(self, voice: VoiceSpec) -> str:
         ttl = self.desired.account.oss.url_ttl
