@@ -826,6 +826,11 @@ def test_unknown_command_and_args_are_data_not_code(runner: LocalRunner) -> None
     # voicectl got the words as they are and refused them; its usage error (exit 2) is not "changes pending".
     assert job.steps["a"]["outputs"]["exitcode"] == "1" and job.steps["a"]["outputs"]["result"] == "error"
     assert job.conclusion == "failure"
+    # Multi-line args (a YAML block) are split on newlines too.
+    job = run_action(runner, {"command": "plan", "args": "--target\n  support-en\n"})
+    assert job.conclusion == "success" and job.steps["a"]["outputs"]["exitcode"] == "2"
+    saved = json.loads(Path(job.steps["a"]["outputs"]["plan"]).read_text())["plan"]
+    assert saved["options"]["targets"] == ["support-en"]
 
 
 # ======================================================================================================
