@@ -7,7 +7,7 @@ create is never repeated blindly: after an ambiguous failure the voice is looked
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from reconciler.errors import ProviderError, VoiceNotFound
@@ -147,6 +147,20 @@ class AliyunVoiceService:
     def list_voices(self) -> list[LiveVoice]:
         # Both families always: unmanaged Qwen voices count toward the quota too.
         return self.cosyvoice.list_all() + self.qwen.list_all()
+
+    def list_for_review(self, voice_ids: Iterable[str]) -> list[LiveVoice]:
+        """The listings that can hold `voice_ids` (see reconciler.review): Qwen's only when a Qwen id is among
+        them, and CosyVoice's filtered by prefix when they share one, so that waiting for one config's
+        voices reads one page per tick instead of the whole account's pages of both families."""
+        ids = set(voice_ids)
+        cosyvoice = {v for v in ids if not is_qwen_voice_id(v)}
+        found = self.qwen.list_all() if len(cosyvoice) < len(ids) else []
+        prefixes = {cosyvoice_prefix_of(v) for v in cosyvoice}
+        if len(prefixes) == 1 and None not in prefixes:
+            found += self.cosyvoice.list_all(prefixes.pop())
+        elif cosyvoice:
+            found += self.cosyvoice.list_all()
+        return found
 
     def query_voice(self, voice_id: str) -> LiveVoice:
         if is_qwen_voice_id(voice_id):
