@@ -66,7 +66,16 @@ def check_guards(changes: list[Change], desired: Desired, state: StateDoc, optio
                 tuple(c.address for c in counted),
             )
         )
-    deleted = {c.name for c in changes if c.kind == "voice" and c.action == "delete" and not c.state_only}
+    # Only deletes of the voice a name has now: the old half of a replacement shares its name's address.
+    deleted = {
+        c.name
+        for c in changes
+        if c.kind == "voice"
+        and c.action == "delete"
+        and not c.state_only
+        and c.name in state.voices
+        and (c.before or {}).get("voice_id") == state.voices[c.name].voice_id
+    }
     if state.voices and set(state.voices) <= deleted and any(n not in allow for n in state.voices):
         blocked.append(
             Blocked(
