@@ -292,6 +292,37 @@ def test_failed_review_is_reported_and_new_audio_fixes_it(project: Project) -> N
     p.converged()
 
 
+def test_replacement_that_fails_review_keeps_the_old_voice_bound(project: Project) -> None:
+    p = project
+    p.voice("support", COSY)
+    p.bind("support")
+    p.apply()
+    old = p.voice_id("support")
+
+    if p.emu is not None:
+        p.voice("support", COSY3)
+        p.emu.fail_review(lambda voice_id: voice_id.startswith(f"{COSY3}-acme-"))
+    else:
+        p.voice("support", COSY3, silent=True)
+    failed = p.apply("--allow-delete", "support", expect=1)
+    assert "failed review" in failed.stdout
+    assert old in p.managed_ids() and p.agent_voice() == old  # the working voice stays in service
+    plan = p.plan()
+    assert ("voice.support", "replacement_not_ready") in drift(plan)
+    assert actions(plan) == {"binding.agent1.tts": ["update"]}  # waits for new audio that passes
+
+    p.new_audio("support")
+    p.apply("--allow-delete", "support")
+    new = p.voice_id("support")
+    assert p.agent_voice() == new != old
+    # Retiring the old half is guarded like any delete, but it is not "deleting every managed voice".
+    rest = p.plan(expect=None)
+    assert "empty_config" not in {b["guard"] for b in rest["blocked"]}
+    p.apply("--allow-delete", "support")
+    assert p.managed_ids() == [new]
+    p.converged()
+
+
 def test_binding_of_a_voice_left_under_review_is_done_by_the_next_apply(project: Project) -> None:
     p = project
     p.voice("support", COSY)
