@@ -1,0 +1,36 @@
+"""bench/bench_perf.py --quick runs end to end and prints its table (no timing thresholds: the figures are
+for people, measured side by side; a shared CI machine makes absolute times meaningless)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_perf_quick_prints_the_table() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "ALIBABA_CLOUD_", "VOICECTL_"))}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_perf.py"), "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    lines = proc.stdout.splitlines()
+    assert "| figure | N | measured | floor / baseline | ratio | detail |" in lines
+    for figure in (
+        "start-up: voicectl --help",
+        "plan (no changes): API calls",
+        "apply from empty: wall",
+        "apply vs sequential baseline",
+        "review wait: polling",
+        "peak RSS: plan / apply",
+    ):
+        assert any(line.startswith(f"| {figure} |") for line in lines), figure
