@@ -454,10 +454,13 @@ class Executor:
     def _planned_status(self, name: str, voice_id: str | None) -> str:
         """A voice this run does not touch: its status in the account at plan time. The state's copy is stale
         when the review ended between runs (--no-wait, a timed-out wait), and would block the bind forever."""
-        change = self.changes.get(f"voice.{name}")
-        before = (change.before or {}) if change is not None and change.action == "no-op" else {}
-        if voice_id and before.get("voice_id") == voice_id and before.get("status"):
-            return str(before["status"])
+        # Looked up by voice id, not address: the old half of an interrupted replacement (deposed) is a delete
+        # under the same address and would hide the no-op of the voice that replaced it.
+        for change in self.plan.changes:
+            before = change.before or {}
+            same = change.kind == "voice" and change.action == "no-op" and before.get("voice_id") == voice_id
+            if voice_id and same and before.get("status"):
+                return str(before["status"])
         return self._state_status(name)
 
     def _state_status(self, name: str) -> str:
