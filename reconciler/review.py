@@ -2,7 +2,8 @@
 
 One `list_voice` sweep per tick covers every pending voice (not one `query_voice` per voice), so the cost of
 waiting is a page per 100 voices per tick whatever the number of voices. Ticks start short, because reviews
-often finish within seconds, and back off so that a long review costs few calls.
+often finish within seconds, and back off so that a long review costs few calls; a tick that sees some voices
+settle starts short again, since the rest of that wave is close behind.
 
 A voice service may narrow that sweep with `list_for_review(voice_ids)`, returning at least every listed voice
 among `voice_ids` (the aliyun adapter lists only the CosyVoice voices of the pending voices' prefix: Qwen
@@ -47,6 +48,7 @@ def wait_for_review(
         sweep = narrow(pending) if narrow is not None else voices.list_voices()
         listed = {v.voice_id: v.status for v in sweep}
         outcome.polls += 1
+        waiting = len(pending)
         for voice_id in list(pending):
             status = listed.get(voice_id)
             if status is None:
@@ -63,4 +65,8 @@ def wait_for_review(
             outcome.timed_out = True
             return outcome
         sleep(min(tick, remaining))
-        tick = min(tick * BACKOFF, MAX_TICK)
+        # Reviews end in waves (voices cloned in the same second finish close together), so once some of the
+        # pending voices settled, the rest are probably close behind: go back to the short tick rather than
+        # keep the backed-off one, which would see the last wave up to a quarter of the wait late. Each wave
+        # costs a few extra calls; a wait with no progress still backs off to MAX_TICK.
+        tick = FIRST_TICK if len(pending) < waiting else min(tick * BACKOFF, MAX_TICK)
