@@ -25,7 +25,6 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from reconciler.model import qwen_preferred_name
-from reconciler.sample_audio import write_sample_wav, write_silence_wav
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -69,19 +68,26 @@ class Binding:
     instances: tuple[str, ...] = ()
 
 
-def _audio_bytes(seed: int, silent: bool, rate: int, cache: dict[tuple[int, bool, int], bytes] = {}) -> bytes:  # noqa: B006
-    """Generated once per process: the same seed gives the same content (and sha256) everywhere."""
+_audio_cache: dict[tuple[int, bool, int], bytes] = {}
+_audio_lock = threading.Lock()
+
+
+def _audio_bytes(seed: int, silent: bool, rate: int) -> bytes:
+    """A mono 16-bit WAV of 11 s, built in memory once per process: the same seed gives the same content
+    (and sha256) everywhere; `silent` passes the offline checks and fails the review."""
     key = (seed, silent, rate)
-    if key not in cache:
-        tmp = REPO / ".pytest_cache" / f"reliability-audio-{os.getpid()}-{seed}-{int(silent)}-{rate}.wav"
-        tmp.parent.mkdir(exist_ok=True)
-        if silent:
-            write_silence_wav(str(tmp), 11.0, sample_rate=rate)
-        else:
-            write_sample_wav(str(tmp), seconds=11.0, sample_rate=rate, seed=seed)
-        cache[key] = tmp.read_bytes()
-        tmp.unlink()
-    return cache[key]
+    with _audio_lock:
+        if key not in _audio_cache:
+            from array import array
+
+            from reconciler.sample_audio import speech_pcm
+
+            samples = int(11.0 * rate)
+            pcm = array("h", bytes(2 * samples)) if silent else speech_pcm(seconds=11.0, sample_rate=rate, seed=seed)
+            if sys.byteorder == "big":
+                pcm.byteswap()  # WAV is little-endian
+            _audio_cache[key] = _wav_header(len(pcm) * 2, rate) + pcm.tobytes()
+        return _audio_cache[key]
 
 
 @dataclass
