@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{max(p.maxrss_mb for p in big.plan):.0f} / {max(a.maxrss_mb for a in big.apply):.0f} MB",
             "",
             "",
-            "child process peak (wait4 ru_maxrss), max over the runs; the account holds all voices",
+            "the child's own peak RSS (VmHWM), max over the runs; the account holds all the voices",
         )
     )
     print(render(rows))

@@ -1,7 +1,7 @@
 """Shared plumbing of bench/bench_perf.py: throw-away projects, running the real CLI, counting the emulator's calls.
 
 voicectl runs as a child process (the console script a user types), so wall times include start-up and
-imports, and the peak RSS of each run is the child's own (os.wait4), not the benchmark's, which also hosts
+imports, and the peak RSS of each run is the child's own (VmHWM), not the benchmark's, which also hosts
 the emulator.
 """
 
@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -110,23 +111,52 @@ class CliRun:
     stderr: str
 
 
+def _peak_rss_kib(pid: int) -> int | None:
+    """VmHWM of a running process: the peak RSS of its current program image (Linux)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def run_cli(args: Sequence[str], *, env: Mapping[str, str], cwd: Path | None = None) -> CliRun:
-    """Run voicectl once; wall time and the child's peak RSS from wait4 (the child alone, not its parent)."""
+    """Run voicectl once; wall time and the child's own peak RSS.
+
+    The peak comes from VmHWM, sampled until the child exits (a high-water mark, so the last sample holds it).
+    wait4's ru_maxrss would also count the forked copy of this process before exec, and this process holds
+    the emulator with every uploaded file."""
     full = [*voicectl_cmd(), *args]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.time()
         t0 = time.perf_counter()
         proc = subprocess.Popen(full, stdout=out, stderr=err, env=dict(env), cwd=cwd)
+        peak = [0]
+
+        def sample() -> None:
+            while proc.returncode is None:
+                value = _peak_rss_kib(proc.pid)
+                if value is None:
+                    return  # exited (a zombie has no memory figures)
+                peak[0] = max(peak[0], value)
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
+        sampler.join()
         out.seek(0)
         err.seek(0)
         return CliRun(
             list(full),
             proc.returncode,
             wall,
-            usage.ru_maxrss / 1024.0,  # KiB on Linux
+            (peak[0] or usage.ru_maxrss) / 1024.0,  # KiB
             started,
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
