@@ -1,20 +1,16 @@
 """One request to the DashScope voice-enrollment endpoint, rate limited, mapped to our error types.
 
-Both families go over `requests` with the body and headers the dashscope SDK sends
-(`dashscope.client.base_api.BaseApi.call`, what `VoiceEnrollmentService` uses for CosyVoice), not through
-the SDK itself: `import dashscope` loads aiohttp, httpx, pydantic and rich (0.6-1 s), which every `plan` and
-`apply` paid before its first request, for one JSON POST. `VoiceEnrollmentService` was never usable anyway:
-it re-sends every action three times on a connection error (create included, so a dropped response clones
-twice) and raises `UnboundLocalError` when all attempts fail. Qwen enrollment has no SDK wrapper at all.
+CosyVoice goes through the SDK's own HTTP call (`dashscope.client.base_api.BaseApi.call`, what
+`VoiceEnrollmentService` uses) rather than `VoiceEnrollmentService` itself: the service class re-sends every
+action three times on a connection error (create included, so a dropped response clones twice) and raises
+`UnboundLocalError` when all attempts fail. Qwen enrollment has no SDK wrapper and goes over `requests`.
 
 Exactly one attempt per call: retrying is the caller's decision, because create is not idempotent.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import platform
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -22,7 +18,6 @@ from urllib.parse import urlsplit
 
 import requests
 
-from reconciler.errors import ProviderError
 from reconciler.providers.aliyun.errors import TransportFailure, dashscope_error, missing_credentials
 from reconciler.providers.aliyun.ratelimit import (
     DASHSCOPE_RATE,
@@ -30,6 +25,7 @@ from reconciler.providers.aliyun.ratelimit import (
     account_key,
     shared_limiter,
 )
+from reconciler.providers.aliyun.sdklog import quiet_sdk_logging
 
 log = logging.getLogger("voicectl.aliyun")
 
@@ -37,17 +33,13 @@ DEFAULT_BASE_URL = "https://dashscope.aliyuncs.com/api/v1"
 COSYVOICE_MODEL = "voice-enrollment"
 QWEN_MODEL = "qwen-voice-enrollment"
 PATH = "services/audio/tts/customization"
-# Identifies the client to the service, as the SDK's user-agent does (the SDK's own telemetry headers,
-# x-dashscope-sdk-*, are not sent: they describe the SDK, which is not used).
-USER_AGENT = f"voicectl/0.1.0; python/{platform.python_version()}; platform/{platform.system()}"
-WORKSPACE_PLACEHOLDER = "{workspace_id}"
 
 
 class _NoResendSession(requests.Session):
-    """A Session whose transport errors are `TransportFailure`, not `requests.ConnectionError`.
+    """A Session whose transport errors are not `requests.ConnectionError`.
 
-    So no layer above re-sends a POST on ConnectionError (dashscope's HTTP layer does, once, for stale pooled
-    connections): after a response was lost such a re-send would run create_voice a second time."""
+    dashscope's HTTP layer re-sends a POST once when it sees ConnectionError (meant for stale pooled
+    connections); after a response was lost that re-send would run create_voice a second time."""
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         try:
@@ -65,10 +57,6 @@ class DashScopeHttp:
 
     def __init__(self, env: Mapping[str, str], *, timeout: tuple[float, float] = (5.0, 60.0)) -> None:
         self.base_url = (env.get("DASHSCOPE_HTTP_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-        # The SDK resolves a {workspace_id} placeholder (MaaS regional endpoints) from DASHSCOPE_WORKSPACE_ID.
-        workspace = env.get("DASHSCOPE_WORKSPACE_ID")
-        if workspace and WORKSPACE_PLACEHOLDER in self.base_url:
-            self.base_url = self.base_url.replace(WORKSPACE_PLACEHOLDER, workspace)
         self._api_key = env.get("DASHSCOPE_API_KEY") or None
         self.timeout = timeout
         self._session: _NoResendSession | None = None
@@ -118,41 +106,59 @@ class DashScopeHttp:
 
     def cosyvoice(self, payload: dict[str, Any], *, voice_id: str | None = None) -> dict[str, Any]:
         """One CosyVoice enrollment action; returns `output`."""
-        body = {"model": COSYVOICE_MODEL, "input": payload, "parameters": {}}  # what BaseApi.call sends
-        return self._post(body, action=str(payload["action"]), voice_id=voice_id)
+        key = self._key()
+        from dashscope.client.base_api import BaseApi
+        from dashscope.common.constants import ApiProtocol, HTTPMethod
+
+        quiet_sdk_logging()
+        action = str(payload["action"])
+        self.limiter.acquire()
+        response = BaseApi.call(
+            model=COSYVOICE_MODEL,
+            input=payload,
+            task_group="audio",
+            task="tts",
+            function="customization",
+            api_protocol=ApiProtocol.HTTP,
+            http_method=HTTPMethod.POST,
+            api_key=key,
+            # Per call rather than the module-global dashscope.base_http_api_url: threads and several
+            # accounts may share the process.
+            base_address=self.base_url,
+            session=self.session(),
+            request_timeout=self.timeout,
+        )
+        status = int(response.status_code)
+        log.debug(
+            "dashscope %s voice=%s status=%s request_id=%s",
+            action,
+            voice_id or "-",
+            status,
+            response.request_id or "-",
+        )
+        if status != 200:
+            raise self._error(status, response.code, response.message, response.request_id, action, voice_id)
+        return dict(response.output or {})
 
     def qwen(self, payload: dict[str, Any], *, voice_id: str | None = None) -> dict[str, Any]:
-        """One Qwen enrollment action (no SDK wrapper exists); returns `output`."""
-        self.qwen_limiter.acquire()  # then the account's shared cloning budget, in _post
-        return self._post(
-            {"model": QWEN_MODEL, "input": payload}, action=f"qwen {payload['action']}", voice_id=voice_id
-        )
-
-    def _post(self, body: dict[str, Any], *, action: str, voice_id: str | None) -> dict[str, Any]:
+        """One Qwen enrollment action over plain HTTP (no SDK wrapper exists); returns `output`."""
         key = self._key()
-        if WORKSPACE_PLACEHOLDER in self.base_url:
-            raise ProviderError(
-                f"DASHSCOPE_HTTP_BASE_URL contains {WORKSPACE_PLACEHOLDER} but DASHSCOPE_WORKSPACE_ID is not set"
-            )
-        self.limiter.acquire()
+        action = f"qwen {payload['action']}"
+        self.qwen_limiter.acquire()
+        self.limiter.acquire()  # Qwen calls spend the account's shared cloning budget too
         response = self.session().post(
             f"{self.base_url}/{PATH}",
-            data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
-            headers={
-                "Authorization": f"Bearer {key}",
-                "Accept": "application/json; charset=utf-8",
-                "Content-Type": "application/json; charset=utf-8",
-                "User-Agent": USER_AGENT,
-            },
+            json={"model": QWEN_MODEL, "input": payload},
+            headers={"Authorization": f"Bearer {key}", "Accept": "application/json"},
             timeout=self.timeout,
         )
         try:
-            reply = response.json()
+            body = response.json()
         except ValueError:
-            reply = {"message": response.text[:300]}
-        if not isinstance(reply, dict):
-            reply = {}
-        request_id = reply.get("request_id") or response.headers.get("x-request-id")
+            body = {"message": response.text[:300]}
+        if not isinstance(body, dict):
+            body = {}
+        request_id = body.get("request_id") or response.headers.get("x-request-id")
         log.debug(
             "dashscope %s voice=%s status=%s request_id=%s",
             action,
@@ -161,7 +167,5 @@ class DashScopeHttp:
             request_id or "-",
         )
         if response.status_code != 200:
-            raise self._error(
-                response.status_code, reply.get("code"), reply.get("message"), request_id, action, voice_id
-            )
-        return dict(reply.get("output") or {})
+            raise self._error(response.status_code, body.get("code"), body.get("message"), request_id, action, voice_id)
+        return dict(body.get("output") or {})
