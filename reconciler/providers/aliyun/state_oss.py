@@ -61,9 +61,14 @@ class OssStateStore:
     def _url(self, key: str) -> str:
         return f"oss://{self.bucket_name}/{key}"
 
-    def _bucket(self) -> Any:
+    def _bucket(self, *, for_create: bool = False) -> Any:
+        """The bucket; before the first create-if-absent, check that its versioning was never enabled.
+
+        Only creates rely on x-oss-forbid-overwrite, so reads (plan, agent_config) skip the check and cost
+        exactly the state's own requests; the lock is the first create of every apply, so a versioned
+        bucket is still refused before anything is changed."""
         bucket = self.oss.bucket(self.bucket_name)
-        if not self._versioning_checked:
+        if for_create and not self._versioning_checked:
             status = self.oss.run(
                 f"read versioning of bucket {self.bucket_name}", lambda: bucket.get_bucket_versioning().status
             )
@@ -93,7 +98,7 @@ class OssStateStore:
         """PUT `key` only if absent. True when created, False when it already existed (409)."""
         import oss2
 
-        bucket = self._bucket()
+        bucket = self._bucket(for_create=True)
         headers = {"x-oss-forbid-overwrite": "true", "Content-Type": "application/json"}
 
         def put() -> bool:
