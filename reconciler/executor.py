@@ -32,6 +32,7 @@ from reconciler.planner import binding_record, desired_audio_key
 from reconciler.providers.base import Provider
 from reconciler.review import ReviewOutcome, wait_for_review
 
+_UNDER_REVIEW = "under review (DEPLOYING)"
 CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
 Progress = Callable[[str, str, str], None]  # (address, message, kind: "done" | "failed" | "info")
 
@@ -42,16 +43,23 @@ class ApplyReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (address, error)
     not_attempted: list[tuple[str, str]] = field(default_factory=list)  # (address, why)
     pending_review: list[str] = field(default_factory=list)  # voice addresses left under review (--no-wait)
+    # Steps that need a voice still under review, left for the next apply as --no-wait asked: not failures.
+    deferred: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.failed and not self.not_attempted
 
     def summary(self) -> str:
-        return (
-            f"Apply {'complete' if self.ok else 'incomplete'}: {len(self.done)} done, {len(self.failed)} failed, "
-            f"{len(self.not_attempted)} not attempted."
-        )
+        counts = f"{len(self.done)} done, {len(self.failed)} failed, {len(self.not_attempted)} not attempted"
+        if not self.ok:
+            return f"Apply incomplete: {counts}."
+        if self.deferred or self.pending_review:
+            return (
+                f"Apply complete for now: {counts}; {len(self.deferred)} waiting for a review to end "
+                "(--no-wait): rerun apply to finish them."
+            )
+        return f"Apply complete: {counts}."
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +68,7 @@ class ApplyReport:
             "failed": [{"address": a, "error": e} for a, e in self.failed],
             "not_attempted": [{"address": a, "reason": r} for a, r in self.not_attempted],
             "pending_review": self.pending_review,
+            "deferred": [{"address": a, "reason": r} for a, r in self.deferred],
             "summary": self.summary(),
         }
 
@@ -164,7 +173,10 @@ class Executor:
     def _skip(self, address: str, why: str) -> None:
         with self._report_mutex:
             self.failed.add(address)
-            self.report.not_attempted.append((address, why))
+            if not self.wait and _UNDER_REVIEW in why:
+                self.report.deferred.append((address, why))
+            else:
+                self.report.not_attempted.append((address, why))
 
     # -- the run --------------------------------------------------------------------------------------
     def run(self) -> ApplyReport:
@@ -205,9 +217,18 @@ class Executor:
         except Exception as e:  # an adapter bug must not lose the record of what already happened
             self._fail(step.address, f"unexpected {type(e).__name__}: {e}")
 
+    def _change_for(self, step: Step) -> Change | None:
+        """The change a step carries out. The old half of a replacement (deposed) shares its name's address,
+        so a delete is matched by the voice id it removes."""
+        if step.op == "delete" and step.voice_id:
+            for change in self.plan.changes:
+                if change.address == step.address and (change.before or {}).get("voice_id") == step.voice_id:
+                    return change
+        return self.changes.get(step.address)
+
     def _blocker(self, step: Step) -> str | None:
         """Why a step must not run given what failed before it (None: it may run)."""
-        change = self.changes.get(step.address)
+        change = self._change_for(step)
         if step.op == "bind":
             spec = self.bindings[step.address]
             voice_address = f"voice.{spec.voice}"
@@ -217,14 +238,27 @@ class Executor:
             status = self.reviewed.get(voice_id or "") or self._planned_status(spec.voice, voice_id)
             if voice_id is None:
                 return f"voice {spec.voice} has no voice id yet"
+            if status == VoiceStatus.DEPLOYING:
+                return f"voice {spec.voice} is {_UNDER_REVIEW}: bindings need an approved (OK) voice; rerun apply later"
             if status != VoiceStatus.OK:
-                return f"voice {spec.voice} is {status}: bindings need an approved (OK) voice; rerun apply later"
+                return f"voice {spec.voice} is {status}: bindings need an approved (OK) voice"
         if step.op == "delete" and step.phase == 6 and change is not None:
-            if change.action == "replace" and step.address in self.failed:
+            if (change.action == "replace" or change.reason == "replaced") and step.address in self.failed:
                 return "the new voice is not ready, so the old one is kept"
+            if change.action == "replace" or change.reason == "replaced":
+                new_id = self._voice_id(change.name)
+                new_status = self.reviewed.get(new_id or "") or self._planned_status(change.name, new_id)
+                if new_status == VoiceStatus.DEPLOYING:
+                    # --no-wait: never retire a working voice before its replacement passed review.
+                    return f"the new voice is {_UNDER_REVIEW}, so the old one is kept until it passes"
+                if new_status != VoiceStatus.OK:
+                    return f"the new voice is {new_status}, so the old one is kept"
             stuck = [b for b in self._bound_to(step.voice_id) if b in self.failed]
             if stuck:
-                return f"still bound: {', '.join(stuck)} did not move to the new voice"
+                waiting = any(a == b and _UNDER_REVIEW in why for b in stuck for a, why in self.report.deferred)
+                return f"still bound: {', '.join(stuck)} did not move to the new voice" + (
+                    f" (its voice is {_UNDER_REVIEW})" if waiting else ""
+                )
         if step.op == "delete" and step.phase == 2 and change is not None and change.action == "replace":
             stuck = [b for b in change.affected_bindings if b in self.failed]
             if stuck:

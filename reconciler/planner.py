@@ -289,8 +289,8 @@ class _Planner:
             return Change(address, "voice", "delete", "deposed_gone", before, None, state_only=True)
         successor = self.state.voices.get(record.name or "")
         successor_live = self.live_by_id.get(successor.voice_id) if successor else None
-        if successor_live is not None and successor_live.status != VoiceStatus.OK:
-            # Never retire a working voice while its replacement is under review or failed it.
+        if successor_live is not None and successor_live.status == VoiceStatus.UNDEPLOYED:
+            # Never retire a working voice whose replacement failed review.
             self.drift.append(
                 Drift(
                     address,
@@ -300,6 +300,16 @@ class _Planner:
                 )
             )
             return None
+        if successor_live is not None and successor_live.status == VoiceStatus.DEPLOYING:
+            return Change(
+                address,
+                "voice",
+                "delete",
+                "replaced",
+                before,
+                None,
+                notes=(f"old half of a replacement: {voice_id}, retired once {successor_live.voice_id} passes review",),
+            )
         return Change(
             address, "voice", "delete", "replaced", before, None, notes=(f"old half of a replacement: {voice_id}",)
         )

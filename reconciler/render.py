@@ -318,6 +318,8 @@ def render_report_text(report: ApplyReport) -> Text:
         out.append(f"Not attempted: {address}: {why}\n", style="yellow")
     for address in report.pending_review:
         out.append(f"Under review: {address} (rerun apply to wait for it and bind it)\n", style="yellow")
+    for address, why in report.deferred:
+        out.append(f"Waiting for review: {address}: {why}\n", style="yellow")
     out.append(report.summary() + "\n", style="bold green" if report.ok else "bold red")
     return out
 
@@ -343,7 +345,8 @@ def render_report_markdown(report: ApplyReport, plan: Plan, *, limit: int = MARK
         ("Not attempted", [f"| {_code(a)} | {_cell(r)} |" for a, r in report.not_attempted]),
         (
             "Under review",
-            [f"| {_code(a)} | rerun apply to wait for the review and bind it |" for a in report.pending_review],
+            [f"| {_code(a)} | rerun apply to wait for the review and bind it |" for a in report.pending_review]
+            + [f"| {_code(a)} | {_cell(r)} |" for a, r in report.deferred],
         ),
     ]
     done = [f"| {_code(a)} | {_cell(r)} |" for a, r in report.done]

@@ -126,7 +126,9 @@ def _steps(changes: list[Change], desired: Desired, bound_to: dict[str, list[str
                 steps.append(Step(6, "delete", c.address, old_id, -1))
         elif c.action == "delete":
             users = set(bound_to.get(old_id or "", []))
-            phase = 6 if users & rebinding else 2
+            # An old half whose replacement is still under review is retired after the review wait.
+            waits = c.reason == "replaced" and any("passes review" in n for n in c.notes)
+            phase = 6 if users & rebinding or waits else 2
             steps.append(Step(phase, "delete", c.address, old_id, -1))
     for c in changes:
         if c.kind != "binding":

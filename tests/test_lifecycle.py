@@ -325,8 +325,8 @@ def test_binding_of_a_voice_left_under_review_is_done_by_the_next_apply(project:
     p = project
     p.voice("support", COSY)
     p.bind("support")
-    first = p.apply("--no-wait", expect=1)  # the binding needs an approved voice: not attempted yet
-    assert "binding.agent1.tts" in first.stdout and "Apply incomplete" in first.stdout
+    first = p.apply("--no-wait")  # the binding needs an approved voice: left for the next apply
+    assert "Waiting for review: binding.agent1.tts" in first.stdout and "Apply complete for now" in first.stdout
     assert p.run("agent-config", AGENT).code == 1
 
     # The review ended between the runs; the state still says DEPLOYING, which must not block the bind.

@@ -309,7 +309,7 @@ def test_no_wait_leaves_voices_under_review_and_rerun_finishes(account, store) -
     d = desired([voice("a")], [binding("ag", "a")])
     _, report = apply(d, account, store, wait=False)
     assert report.pending_review == ["voice.a"]
-    assert "binding.ag.tts" in dict(report.not_attempted)
+    assert "binding.ag.tts" in dict(report.deferred) and report.ok
     assert store.doc.voices["a"].status == VoiceStatus.DEPLOYING
     converge(d, account, store)
     assert account.calls.count("create") == 1
@@ -322,3 +322,15 @@ def test_refresh_only_touches_state_only(account, store) -> None:
     plan = make_plan(desired([voice("a"), voice("c")]), account, store, refresh_only=True)
     assert all(c.state_only for c in plan.pending)
     assert PlanOptions(refresh_only=True).to_json()["refresh_only"] is True
+
+
+def test_no_wait_never_retires_a_voice_before_its_replacement_passed_review(account, store) -> None:
+    converge(desired([voice("a")]), account, store)
+    old_id = store.doc.voices["a"].voice_id
+    account.review_ticks = 5
+    d2 = desired([voice("a", model="cosyvoice-v3-plus")])
+    _, report = apply(d2, account, store, wait=False, allow_delete=("a",))
+    assert report.ok and old_id in account.voices
+    assert "under review" in dict(report.deferred)["voice.a"]
+    converge(d2, account, store, allow_delete=("a",))
+    assert old_id not in account.voices and len(account.voices) == 1
