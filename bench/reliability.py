@@ -21,6 +21,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import multiprocessing
 import os
 import random
 import re
@@ -33,7 +34,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ from tests.reliability_support import (  # noqa: E402
     BUCKET,
     COSY,
     COSY3,
+    HOLD_REVIEW,
     KEY_PREFIX,
     QWEN,
     SECRETS,
@@ -63,12 +65,15 @@ from tests.reliability_support import (  # noqa: E402
     delete_object,
     emulator,
     files_under,
+    finish_emulator_reviews,
+    finish_local_reviews,
     local_count,
     local_live,
     lock_id_in,
     oss_state_keys,
     put_object,
     quota_refusals,
+    wait_until,
 )
 
 # ------------------------------------------------------------------------------------------ framework
@@ -82,7 +87,7 @@ class Outcome:
 
     name: str
     title: str
-    target: str  # local | emulator
+    target: str  # local | emulator | oss
     runs: int = 0  # voicectl invocations
     faults: int = 0  # faults that fired (injected errors, dropped responses, kills, broken locks, bad inputs)
     cases: int = 0  # seeds, cases or sub-scenarios
@@ -94,6 +99,7 @@ class Outcome:
     locks_left: int = 0
     figures: list[str] = field(default_factory=list)  # scenario-specific lines for the report
     texts: list[str] = field(default_factory=list, repr=False)  # every run's output, scanned for quota refusals
+    second_applies: list[str] = field(default_factory=list)  # recoveries whose first apply did not finish the job
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
     _mutex: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -125,6 +131,12 @@ class Outcome:
         if not condition:
             self.problem(text)
         return condition
+
+    def __getstate__(self) -> dict[str, Any]:  # sent back from a worker process: the lock stays behind
+        return {k: v for k, v in self.__dict__.items() if k != "_mutex"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _mutex=threading.Lock())
 
     @property
     def ok(self) -> bool:
@@ -168,11 +180,14 @@ def tail(run: Run | Any, lines: int = 8) -> str:
 def converge(project: Project, outcome: Outcome, context: str, *, env: dict[str, str] | None = None) -> bool:
     """An operator's rerun: `apply` (once more if the first one reports an incomplete apply), then
     `plan --detailed-exitcode` must say there is nothing left to do."""
-    for _ in range(2):
+    for attempt in range(2):
         run = project.cli("apply", "--auto-approve", env=env)
         outcome.count(run)
         if run.rc == 0:
             break
+        if attempt == 0:
+            with outcome._mutex:
+                outcome.second_applies.append(f"{context}: {tail(run, 3)}")
     else:
         outcome.problem(f"{context}: apply did not converge: {tail(run)}")
         return False
@@ -220,17 +235,19 @@ KILL_POINTS = (
     ("clone", r"audio (already )?uploaded", 0.25),
     ("review", r"waiting for review", 1.0),
     ("bind", r"passed review", 0.25),
-    ("retire", r"bound to|unbound", 0.35),
+    ("delete", r"bound to|unbound", 0.35),  # the old halves of replacements go last, once bindings moved
     ("anywhere", r"$^", 0.0),  # no marker: a uniformly random moment of the run
 )
+# The phase a kill landed in, from the last progress line before it (upload and clone interleave per voice).
 PHASE_OF_LINE = (
-    ("retire", re.compile(r": deleted ")),
+    ("delete", re.compile(r": deleted ")),
     ("bind", re.compile(r"bound to|unbound")),
     ("bind", re.compile(r"passed review")),
     ("review", re.compile(r"waiting for review|under review")),
     ("clone", re.compile(r": (created|updated audio|adopted) ")),
-    ("upload", re.compile(r"audio (already )?uploaded")),
-    ("plan", re.compile(r"will perform|Plan: ")),
+    # A voice's create follows its upload in the same worker: after this line one create may be in flight.
+    ("upload or clone", re.compile(r"audio (already )?uploaded")),
+    ("first steps (deletes that free quota, uploads)", re.compile(r"will perform|Plan: ")),
 )
 
 
@@ -241,7 +258,7 @@ def phase_at_kill(lines: Sequence[tuple[float, str]], at: float) -> str:
         for phase, rx in PHASE_OF_LINE:
             if rx.search(line):
                 return phase
-    return "start-up (before the lock)" if not before else "plan"
+    return "start-up (before the lock)" if not before else "planning"
 
 
 @dataclass
@@ -267,7 +284,7 @@ def kill_and_recover(
     """Kill one apply at a seeded point, recover as an operator would, audit. `slow(True)` returns the
     environment (and sets the emulator's latency) that stretches the killed run so the kill lands mid-phase."""
     rng = random.Random(seed)
-    points = KILL_POINTS if stage_b else tuple(p for p in KILL_POINTS if p[0] != "retire")
+    points = KILL_POINTS if stage_b else tuple(p for p in KILL_POINTS if p[0] != "delete")
     aimed, pattern, spread = rng.choice(points)
     context = f"seed {seed} (stage {'B' if stage_b else 'A'}, aimed at {aimed})"
     with PeakSampler(count) as sampler:
@@ -298,8 +315,8 @@ def report_kills(outcome: Outcome, results: Sequence[KillResult]) -> None:
     locks = sum(r.lock_left for r in results)
     landed = Counter(r.landed for r in results if r.killed)
     outcome.figures.append(
-        f"{outcome.faults} of {len(results)} runs killed mid-apply (the others finished before the kill); "
-        f"{locks} locks left behind, each reported with its holder and removed with `force-unlock`"
+        f"{outcome.faults} of {len(results)} applies killed (the others finished before their kill point); the kills "
+        f"left {locks} locks behind, each reported by the next apply with its holder and removed with `force-unlock`"
     )
     outcome.figures.append("kills by phase: " + ", ".join(f"{k} {v}" for k, v in sorted(landed.items())))
     stages = Counter(r.stage for r in results)
@@ -415,15 +432,27 @@ FAULT_TARGETS = (
 
 
 def scenario_faults(kind: str) -> Callable[[Context], Outcome]:
+    """`kind` 429 or 500 on every kind of call (full mode). Quick mode runs one lifecycle, under faults-429,
+    with 429 and 500 alternating over the kinds of call, and skips faults-500."""
+
     def run(ctx: Context) -> Outcome:
         what = "throttling (HTTP 429)" if kind == "429" else "server errors (HTTP 500)"
         outcome = Outcome(f"faults-{kind}", f"{what} on every kind of call", "emulator")
+        if not ctx.mode.full:
+            if kind == "500":
+                outcome.figures.append("full mode only (quick mode alternates 429 and 500 in faults-429)")
+                return outcome
+            outcome.title = "throttling (HTTP 429) and server errors (HTTP 500), alternating over every kind of call"
+        # (service, action, fault, times): quick mode fails each kind of call once; full mode, the table's bursts.
+        targets = [
+            (s, a, kind if ctx.mode.full else ("429", "500")[i % 2], t if ctx.mode.full else 1)
+            for i, (s, a, t) in enumerate(FAULT_TARGETS)
+        ]
         with emulator(review_delay=0.3) as emu:
             emu.add_instance("inst-1", "agent-1", {})
             project = aliyun_project(ctx.dir("project"), emu, prefix="flt", state_backend="oss")
-            # Twelve voices make a burst the client must pace to 10 requests a second; quick mode keeps that
-            # for throttling and uses six for server errors.
-            count = 12 if kind == "429" or ctx.mode.full else 6
+            # Twelve voices make a burst the client must pace to 10 requests a second.
+            count = 12
             first = [Voice(f"t{i:02d}", 100 + i) for i in range(count)] + [Voice("tq", 150, model=QWEN)]
             bindings = [Binding("agent-1", "t01", instances=("inst-1",))]
             project.write(first, bindings)
@@ -431,10 +460,8 @@ def scenario_faults(kind: str) -> Callable[[Context], Outcome]:
             sha = hashlib.sha256((project.dir / project.audio_ref(first[0])).read_bytes()).hexdigest()
             key = quote(f"{KEY_PREFIX}t00/{sha}.wav", safe="")
             emu.add_voice(f"{COSY}-flt-{'0' * 31}1", COSY, "OK", resource_link=f"{emu.oss_endpoint}/{BUCKET}/{key}")
-            # Quick mode: one failure per kind of call; full: the table's bursts.
-            targets = [(s, a, t if ctx.mode.full else 1) for s, a, t in FAULT_TARGETS]
-            for service, action, times in targets:
-                emu.inject(service, action, kind, times=times)
+            for service, action, fault, times in targets:
+                emu.inject(service, action, fault, times=times)
             outcome.cases = 2
             if converge(project, outcome, f"{count + 1} voices, an orphan to adopt, a binding with an instance"):
                 outcome.converged += 1
@@ -443,28 +470,22 @@ def scenario_faults(kind: str) -> Callable[[Context], Outcome]:
             project.write(second, [Binding("agent-1", "t05", instances=("inst-1",))])
             if converge(project, outcome, "an update, two deletes, a rebind"):
                 outcome.converged += 1
-            fired = Counter((c.service, c.action) for c in emu.calls if c.fault == kind)
+            fired = Counter((c.service, c.action, c.fault) for c in emu.calls if c.fault in ("429", "500"))
             outcome.faults = sum(fired.values())
-            for service, action, times in targets:
-                outcome.check(
-                    fired[(service, action)] == times,
-                    f"{service} {action}: {fired[(service, action)]} of {times} faults fired",
-                )
+            for service, action, fault, times in targets:
+                got = fired[(service, action, fault)]
+                outcome.check(got == times, f"{service} {action}: {got} of {times} {fault} faults fired")
             unasked = sum(1 for c in emu.calls if c.status == 429 and c.fault is None)
             outcome.check(unasked == 0, f"the emulator throttled {unasked} requests on its own (rate limit exceeded)")
             rate = emu.max_rate("dashscope")
             outcome.check(rate <= 10, f"{rate:g} DashScope requests in one second (limit 10)")
-            outcome.figures.append(
-                "faults fired: " + ", ".join(f"{s} {a} x{fired[(s, a)]}" for s, a, _ in FAULT_TARGETS)
-            )
-            outcome.figures.append(
+            outcome.figures += [
+                f"{count + 1} voices (one Qwen) and an orphan to adopt; then an update, two deletes and a rebind",
+                "faults fired: " + ", ".join(f"{s} {a} {f} x{fired[(s, a, f)]}" for s, a, f, _ in targets),
                 f"DashScope: {emu.count('dashscope')} requests, at most {rate:g} in any one-second window (limit "
-                f"10); requests the emulator throttled on its own: {unasked}"
-            )
+                f"10); requests the emulator throttled on its own: {unasked}",
+            ]
             outcome.add_audit(audit_emulator(emu, project, [v.name for v in second]), outcome.name)
-            outcome.figures.insert(
-                0, f"{count + 1} voices (one Qwen) and an orphan to adopt; then an update, two deletes and a rebind"
-            )
         return outcome
 
     return run
@@ -527,90 +548,116 @@ def scenario_lost_create(ctx: Context) -> Outcome:
 
 
 def scenario_concurrency(target: str) -> Callable[[Context], Outcome]:
+    """Reviews are held open until the scenario ends them, so who holds the lock when is decided by the
+    scenario, not by how fast a loaded machine starts Python."""
+
     def run(ctx: Context) -> Outcome:
         where = "local state file" if target == "local" else "OSS state on the emulator"
         outcome = Outcome(f"concurrency-{target}", f"two applies at once on one state ({where})", target)
         with contextlib.ExitStack() as stack:
             if target == "local":
-                emu = None
-                project = Project(ctx.dir("project"), prefix="conc")
+                project = Project(ctx.dir("project"), prefix="conc", env={"VOICECTL_LOCAL_REVIEW_DELAY": "0.2"})
 
-                def slow(review: float) -> dict[str, str]:
-                    return {"VOICECTL_LOCAL_REVIEW_DELAY": str(review)}
+                def hold() -> dict[str, str]:
+                    return {"VOICECTL_LOCAL_REVIEW_DELAY": str(HOLD_REVIEW)}
+
+                def release() -> int:
+                    return finish_local_reviews(project)
 
                 def audit(names: Sequence[str]) -> Audit:
                     return audit_local(project, names)
             else:
-                emu = stack.enter_context(emulator(review_delay=0.3))
+                emu = stack.enter_context(emulator(review_delay=0.2))
                 project = aliyun_project(ctx.dir("project"), emu, prefix="conc", state_backend="oss")
 
-                def slow(review: float) -> dict[str, str]:
-                    emu.review_delay = review
+                def hold() -> dict[str, str]:
+                    emu.review_delay = HOLD_REVIEW
                     return {}
+
+                def release() -> int:
+                    emu.review_delay = 0.2
+                    return finish_emulator_reviews(emu)
 
                 def audit(names: Sequence[str]) -> Audit:
                     return audit_emulator(emu, project, names)
 
+            def is_locked_out(text: str) -> bool:
+                return "state is locked" in text and "held by" in text and "operation apply" in text
+
             voices = [Voice("k1", 401), Voice("k2", 402), Voice("k3", 403)]
             project.write(voices, [Binding("agent-1", "k1")])
             # 1: two applies start together, neither waits: exactly one proceeds, the other names the holder.
-            env = slow(1.5)
+            env = hold()
             a = project.spawn("apply", "--auto-approve", "--lock-timeout", "0", env=env)
             b = project.spawn("apply", "--auto-approve", "--lock-timeout", "0", env=env)
+            one_ended = wait_until(lambda: a.proc.poll() is not None or b.proc.poll() is not None)
+            release()
             codes = sorted([a.finish(), b.finish()])
-            outcome.count([Run(a.args, 0, a.text, "", 0), Run(b.args, 0, b.text, "", 0)])
+            outcome.count(
+                [Run(a.args, a.proc.returncode, a.text, "", 0), Run(b.args, b.proc.returncode, b.text, "", 0)]
+            )
             loser = a if a.proc.returncode else b
-            outcome.check(codes == [0, 1], f"race: exit codes {codes}, expected one 0 and one 1")
+            outcome.check(one_ended and codes == [0, 1], f"race: exit codes {codes}, expected one 0 and one 1")
             outcome.check(
-                "state is locked" in loser.text and "held by" in loser.text and "operation apply" in loser.text,
-                f"race: the refused apply does not name the holder: {tail(loser.text)}",
+                is_locked_out(loser.text), f"race: the refused apply does not name the holder: {tail(loser.text)}"
             )
             outcome.add_audit(audit([v.name for v in voices]), "race")
+            outcome.cases += 1
             # 2: the second one waits (--lock-timeout) and then finds nothing left to do (quick: local only).
             voices.append(Voice("k4", 404))
             project.write(voices, [Binding("agent-1", "k1")])
             if target == "local" or ctx.mode.full:
-                a = project.spawn("apply", "--auto-approve", env=slow(1.5))
-                a.wait_for(r"will perform|Plan: ")
-                overlapped = a.proc.poll() is None
-                b_run = project.cli("apply", "--auto-approve", "--lock-timeout", "120", env=slow(1.5))
-                outcome.count([Run(a.args, a.finish(), a.text, "", 0), b_run])
-                outcome.check(overlapped, "wait: the first apply ended before the second started (nothing tested)")
-                outcome.check(a.proc.returncode == 0, f"wait: the first apply failed: {tail(a.text)}")
+                a = project.spawn("apply", "--auto-approve", env=hold())
+                a.wait_for(r"waiting for review")
+                b = project.spawn("apply", "--auto-approve", "--lock-timeout", "120")
+                time.sleep(2.0)  # long enough for the second to reach the lock; it cannot pass it
+                waited = b.proc.poll() is None
+                release()
+                rc_a, rc_b = a.finish(), b.finish()
+                outcome.count([Run(a.args, rc_a, a.text, "", 0), Run(b.args, rc_b, b.text, "", 0)])
+                outcome.check(waited and rc_a == 0, f"wait: exit {rc_a} of the first apply: {tail(a.text)}")
                 outcome.check(
-                    b_run.rc == 0 and "No changes" in b_run.text,
-                    f"wait: the waiting apply should find nothing left to do: {tail(b_run)}",
+                    rc_b == 0 and "No changes" in b.text,
+                    f"wait: the waiting apply should find nothing left to do: exit {rc_b}: {tail(b.text)}",
                 )
                 outcome.add_audit(audit([v.name for v in voices]), "wait")
                 outcome.cases += 1
-            # 3: a lock broken under a running apply: that writer must not overwrite the newer state.
+            # 3: a lock broken under a running apply: the apply that takes over writes newer state, and the
+            # broken writer must stop instead of overwriting it.
             voices.append(Voice("k5", 405))
-            bindings = [Binding("agent-1", "k1"), Binding("agent-5", "k5")]
-            project.write(voices, bindings)
-            a = project.spawn("apply", "--auto-approve", env=slow(6.0))
+            project.write(voices, [Binding("agent-1", "k1"), Binding("agent-5", "k5")])
+            a = project.spawn("apply", "--auto-approve", env=hold())
             reviewing = a.wait_for(r"waiting for review")
-            slow(0.3)
             blocked = project.cli("apply", "--auto-approve", "--lock-timeout", "0")
             lock_id = lock_id_in(blocked.err)
-            outcome.check(reviewing and lock_id is not None, f"broken lock: no lock reported: {tail(blocked)}")
+            outcome.check(
+                reviewing and lock_id is not None and is_locked_out(blocked.err),
+                f"broken lock: the running apply's lock was not reported: {tail(blocked)}",
+            )
             unlock = project.cli("force-unlock", lock_id or "-", "--force")
-            d = project.cli("apply", "--auto-approve", "--lock-timeout", "30")
-            rc_a = a.finish()
-            outcome.count([blocked, unlock, d, Run(a.args, rc_a, a.text, "", 0)])
-            outcome.check(d.rc == 0, f"broken lock: the apply that took over failed: {tail(d)}")
+            outcome.check(unlock.rc == 0, f"broken lock: force-unlock failed: {tail(unlock)}")
+            d = project.spawn("apply", "--auto-approve", "--lock-timeout", "30")
+            taken_over = d.wait_for(r"waiting for review")  # holds the lock and waits for the same review
+            release()
+            rc_d, rc_a = d.finish(), a.finish()
+            outcome.count([blocked, unlock, Run(d.args, rc_d, d.text, "", 0), Run(a.args, rc_a, a.text, "", 0)])
+            outcome.check(
+                taken_over and rc_d == 0, f"broken lock: the apply that took over: exit {rc_d}: {tail(d.text)}"
+            )
             outcome.check(
                 rc_a == 1 and re.search(r"lock .*(was )?broken|lock was broken", a.text) is not None,
-                f"broken lock: the first apply should stop with a conflict instead of writing: exit {rc_a}: {tail(a.text)}",
+                f"broken lock: the broken writer should stop with a conflict: exit {rc_a}: {tail(a.text)}",
             )
             converge(project, outcome, "broken lock")
             outcome.add_audit(audit([v.name for v in voices]), "broken lock")
-            outcome.cases += 2  # the race and the broken lock; the wait was counted above
+            outcome.cases += 1
             outcome.faults = outcome.cases
             outcome.converged = outcome.cases if outcome.ok else 0
             outcome.figures.append(
-                "race: one apply proceeded, the other exited 1 naming the holder; --lock-timeout: the second waited "
-                "and found no changes; force-unlock under a running apply: the broken writer exited 1 "
-                '("lock was broken") and wrote nothing'
+                "race: one apply proceeded, the other exited 1 naming the holder"
+                + ("; --lock-timeout: the second waited and then found no changes" if outcome.cases == 3 else "")
+                + "; force-unlock under a running apply: the apply that took over finished, the broken writer exited"
+                ' 1 ("lock was broken") without writing'
             )
         return outcome
 
@@ -758,8 +805,7 @@ def scenario_secrets(ctx: Context) -> Outcome:
         outcome.check(carried > 0, "no request carried the STS token where it belongs: the search proves nothing")
         for leak in sorted(set(leaks)):
             outcome.problem(f"secret or signed URL found in {leak}")
-        outcome.cases = len(runs)
-        outcome.converged = int(again.rc in (0, 1))
+        outcome.cases = outcome.converged = 1
         outcome.figures.append(
             f"searched {len(runs)} outputs (all with -v, faults and a failed review on the way), {len(files)} files "
             f"under the project, {len(state_objects)} state objects and {len(emu.calls)} recorded requests for "
@@ -785,7 +831,7 @@ CORRUPTIONS: tuple[tuple[str, Callable[[bytes], bytes | None]], ...] = (
 
 def scenario_corrupt_local(ctx: Context) -> Outcome:
     outcome = Outcome("corrupt-state-local", "corrupt or truncated state file (local backend)", "local")
-    cases = CORRUPTIONS if ctx.mode.full else (CORRUPTIONS[0], CORRUPTIONS[-1])
+    cases = CORRUPTIONS if ctx.mode.full else CORRUPTIONS[:1]
     template = Project(ctx.dir("template"), prefix="cor", env={"VOICECTL_LOCAL_REVIEW_DELAY": "0.2"})
     voices = [Voice("x1", 701), Voice("x2", 702)]
     template.write(voices, [Binding("agent-1", "x1")])
@@ -960,6 +1006,10 @@ def render(outcomes: Sequence[Outcome], mode: Mode, command: str, seconds: float
         "- **quota exceeded**: a create refused for quota, or the account seen above its quota at any moment;",
         "- **locks left**: a state lock still held once the scenario is over.",
         "",
+        "**cases** are seeds, inputs or sub-scenarios; **faults** the injected errors and dropped responses, kills,",
+        "broken locks, corruptions and hostile inputs that took effect; **converged** the cases that ended with",
+        "`plan --detailed-exitcode` exiting 0 after the recovery (hostile input: the cases refused cleanly).",
+        "",
         "| scenario | target | cases | voicectl runs | faults | converged | lost | duplicated | orphaned "
         "| quota exceeded | locks left | result |",
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
@@ -981,6 +1031,44 @@ def render(outcomes: Sequence[Outcome], mode: Mode, command: str, seconds: float
     return "\n".join(out)
 
 
+def run_scenario(job: tuple[str, Mode, Path, int]) -> Outcome:
+    """One scenario in a worker process; whatever goes wrong becomes a problem in its outcome."""
+    name, mode, work, seed = job
+    t0 = time.monotonic()
+    try:
+        outcome = SCENARIOS[name](Context(mode, work, seed))
+    except Exception as exc:  # a broken scenario is a finding too, never a silent pass
+        import traceback
+
+        outcome = Outcome(name, name, "?")
+        outcome.problem(f"scenario crashed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+    outcome.seconds = time.monotonic() - t0
+    refused = quota_refusals(*outcome.texts)
+    if refused:
+        outcome.quota_exceeded += refused
+        outcome.problem(f"{refused} creates were refused for quota (see the outputs)")
+    outcome.texts = []  # not needed past this point, and large to send back
+    status = "pass" if outcome.ok else "FAIL"
+    lines = [f"{name}: {status} ({outcome.seconds:.0f} s, {outcome.cases} cases, {outcome.runs} runs)"]
+    lines += [f"  problem: {p}" for p in outcome.problems]
+    print("\n".join(lines), flush=True)
+    return outcome
+
+
+def quiet_killed_clients() -> None:
+    """A killed voicectl drops its connections mid-request; the emulator's socketserver would print a traceback
+    for each broken pipe, which is the expected effect of a kill, not a finding."""
+    import socketserver
+
+    from tests.emulator._http import _Server
+
+    def handle_error(self: Any, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            socketserver.BaseServer.handle_error(self, request, client_address)
+
+    _Server.handle_error = handle_error  # type: ignore[method-assign]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/reliability.py", description=__doc__.split("\n\n")[0])
     size = parser.add_mutually_exclusive_group()
@@ -996,37 +1084,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.jobs:
         mode = dataclasses.replace(mode, jobs=args.jobs)
     names = args.only or list(SCENARIOS)
+    quiet_killed_clients()
     command = "python bench/reliability.py " + " ".join(a for a in (argv or sys.argv[1:]) if not a.startswith("/"))
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="voicectl-reliability-") as tmp:
         work = Path(tempfile.mkdtemp(prefix="voicectl-reliability-")) if args.keep else Path(tmp)
 
-        def run(name: str) -> Outcome:
-            t0 = time.monotonic()
-            try:
-                outcome = SCENARIOS[name](Context(mode, work / name, args.seed))
-            except Exception as exc:  # a broken scenario is a finding too, never a silent pass
-                import traceback
-
-                outcome = Outcome(name, name, "?")
-                outcome.problem(f"scenario crashed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
-            outcome.seconds = time.monotonic() - t0
-            refused = quota_refusals(*outcome.texts)
-            if refused:
-                outcome.quota_exceeded += refused
-                outcome.problem(f"{refused} creates were refused for quota (see the outputs)")
-            status = "pass" if outcome.ok else "FAIL"
-            lines = [f"{name}: {status} ({outcome.seconds:.0f} s, {outcome.cases} cases, {outcome.runs} runs)"]
-            lines += [f"  problem: {p}" for p in outcome.problems]
-            print("\n".join(lines), flush=True)
-            return outcome
-
-        # Scenarios mostly wait (reviews, backoff, kill points), so a few run side by side; each has its own
-        # directories and its own emulator.
-        with ThreadPoolExecutor(mode.jobs) as pool:
-            outcomes = list(pool.map(run, names))
+        # Scenarios mostly wait (reviews, backoff, kill points), so a few run side by side, each in its own
+        # process: an emulator then shares its interpreter with no other scenario's threads, so the arrival
+        # times it records (and the request rate measured from them) are not skewed by another's work.
+        jobs = [(name, mode, work / name, args.seed) for name in names]
+        with ProcessPoolExecutor(mode.jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            outcomes = list(pool.map(run_scenario, jobs))
         if args.keep:
             print(f"working directories kept in {work}")
+    for o in outcomes:
+        if o.second_applies:
+            o.figures.append(
+                f"{len(o.second_applies)} recoveries needed a second apply (the first exited 1): "
+                + "; ".join(o.second_applies[:5])
+            )
     text = render(outcomes, mode, command, time.monotonic() - started)
     Path(args.out).write_text(text + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

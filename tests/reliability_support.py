@@ -1132,3 +1132,39 @@ def snapshot(root: Path) -> dict[str, bytes]:
     for path in files_under(root / ".voicectl"):
         out[str(path.relative_to(root))] = path.read_bytes()
     return out
+
+
+# ------------------------------------------------------------------------------------ holding reviews
+
+HOLD_REVIEW = 3600.0  # seconds: a review that lasts until a scenario ends it
+
+
+def finish_local_reviews(project: Project) -> int:
+    """End every review of the local account now, as the service would once it is done."""
+    from reconciler.providers.local import LocalAccount
+
+    with LocalAccount(str(project.dir), {}) as account:
+        pending = [v.voice_id for v in account.voices() if v.status == "DEPLOYING"]
+        for voice_id in pending:
+            account.set_status(voice_id, "OK")
+    return len(pending)
+
+
+def finish_emulator_reviews(emu: Any) -> int:
+    """End every review in the emulator now. It has no control for this, and a voice's review ends at its
+    `ready_at`, so that is moved (under the emulator's lock); what the review decides is left as it was."""
+    now = time.monotonic()
+    with emu.lock:
+        pending = [v for v in emu._voices.values() if v.family == "cosyvoice" and v.ready_at > now]
+        for voice in pending:
+            voice.ready_at = now
+    return len(pending)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 120.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
