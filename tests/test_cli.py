@@ -364,6 +364,7 @@ def test_plan_of_a_fresh_project_writes_no_state_and_takes_no_lock(tmp_path: Pat
     p = new_project(tmp_path)
     assert p.cli("plan").exit_code == 0
     assert not p.state_path.exists()
+    assert not (p.dir / ".voicectl").exists(), "plan on a fresh clone must not even create the account"
     assert p.lock_store().current_lock() is None
 
 

@@ -149,6 +149,10 @@ def test_open_local_implements_the_ports(provider: Provider, tmp_path: Path) -> 
     assert isinstance(provider.state, StateStore) and isinstance(provider.state, LocalStateStore)
     assert provider.state.location == str(tmp_path / ".voicectl" / "state.json")
     assert len(provider.notes) == 1 and "simulation" in provider.notes[0]
+    # Opening and reading create nothing (plan writes nothing anywhere); the first write creates the account.
+    assert provider.voices.list_voices() == []
+    assert not (tmp_path / ".voicectl").exists()
+    provider.binder.unbind(agent="a", node="tts", instances=())
     assert (tmp_path / ".voicectl" / "local" / "account.db").exists()
 
 

@@ -60,27 +60,41 @@ class AccountDb:
         self.dir = local_dir(base_dir)
         self.objects_dir = os.path.join(self.dir, OBJECTS_DIR)
         self.latency = env_seconds(env, "VOICECTL_LOCAL_LATENCY", 0.0)
-        os.makedirs(self.objects_dir, exist_ok=True)
         self.path = os.path.join(self.dir, DB_NAME)
         self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
-        self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            with self.transaction() as db:
-                db.executescript_in_tx(_SCHEMA)
-                db.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
+        # A project that never applied has no account yet: reads see an empty one in memory, and the file is
+        # created by the first write, so `plan` on a fresh clone writes nothing anywhere.
+        self._in_memory = not os.path.exists(self.path)
+        self._conn: sqlite3.Connection | None = self._open(":memory:" if self._in_memory else self.path)
+
+    def _open(self, target: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if target != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        tx = Tx(conn)
+        tx.executescript_in_tx(_SCHEMA)
+        tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        conn.execute("COMMIT")
+        return conn
+
+    def _materialize(self) -> None:
+        """Create the account's file before its first write (the in-memory stand-in holds nothing to copy:
+        only reads ran against it)."""
+        os.makedirs(self.objects_dir, exist_ok=True)
+        memory, self._conn = self._conn, self._open(self.path)
+        self._in_memory = False
+        if memory is not None:
+            memory.close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Tx]:
         """A write transaction taken up front (BEGIN IMMEDIATE), so checks and writes see one snapshot."""
         with self._lock:
+            if self._in_memory and self._conn is not None:
+                self._materialize()
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -93,6 +107,8 @@ class AccountDb:
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:
         with self._lock:
+            if self._in_memory and self._conn is not None and os.path.exists(self.path):
+                self._materialize()  # another process created the account since: read the real one
             return self._connection().execute(sql, params).fetchall()
 
     def _connection(self) -> sqlite3.Connection:
