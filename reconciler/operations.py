@@ -124,11 +124,14 @@ def apply(
         if on_plan:
             on_plan(plan)
         plan.raise_if_blocked()
+        refreshed = with_live_statuses(planned.state, planned.live)
         if not plan.has_changes:
+            if refreshed != planned.state:
+                provider.state.write(refreshed, lock)  # e.g. a review that ended between runs
             return ApplyOutcome(plan, None)
         if confirm is not None and not confirm(plan):
             return ApplyOutcome(plan, None, cancelled=True)
-        journal = StateJournal(provider, planned.state, lock)
+        journal = StateJournal(provider, refreshed, lock)
         executor = Executor(
             provider, desired, plan, journal, parallelism=parallelism, wait=wait, timeout=timeout, progress=progress
         )
@@ -145,6 +148,19 @@ def _acquire(provider: Provider, operation: str, timeout: float) -> LockInfo:
     except BaseException:
         provider.close()
         raise
+
+
+def with_live_statuses(state: StateDoc, live: LiveSnapshot) -> StateDoc:
+    """The state with each voice's status as the account reports it (the state's copy is only the last one
+    seen; `state list` shows it). Voices gone from the account keep theirs: the plan deals with them."""
+    by_id = live.by_id()
+    voices = {
+        name: dataclasses.replace(r, status=by_id[r.voice_id].status)
+        if r.voice_id in by_id and by_id[r.voice_id].status != r.status
+        else r
+        for name, r in state.voices.items()
+    }
+    return state if voices == state.voices else dataclasses.replace(state, voices=voices)
 
 
 # -- state commands ----------------------------------------------------------------------------------

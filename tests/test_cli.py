@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import wave
 from pathlib import Path
 
@@ -519,6 +520,18 @@ def test_no_wait_leaves_voices_under_review_and_a_rerun_finishes(tmp_path: Path)
     assert rerun.exit_code == 0, rerun.output
     assert {name: r["voice_id"] for name, r in p.state()["voices"].items()} == ids  # no second clone
     assert {r["status"] for r in p.state()["voices"].values()} == {"OK"}
+    assert p.cli("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_apply_records_a_review_that_ended_between_runs(tmp_path: Path) -> None:
+    p = new_project(tmp_path, [SUPPORT], ())
+    assert p.cli("apply", "--auto-approve", "--no-wait").exit_code == 0
+    assert "DEPLOYING" in p.cli("state", "list").stdout
+    time.sleep(0.2)  # the simulated review (0.05 s) ends between the runs
+
+    again = p.cli("apply", "--auto-approve")
+    assert again.exit_code == 0, again.output
+    assert p.cli("state", "list").stdout.strip().endswith("\tOK")
     assert p.cli("plan", "--detailed-exitcode").exit_code == 0
 
 
