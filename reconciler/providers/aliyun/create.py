@@ -5,16 +5,37 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from reconciler.errors import ProviderError
 from reconciler.providers.aliyun.errors import THROTTLING_CODES, TransportFailure
 from reconciler.providers.aliyun.ratelimit import RetryPolicy
+
+if TYPE_CHECKING:
+    from reconciler.providers.aliyun.dashscope_http import DashScopeHttp
 
 log = logging.getLogger("voicectl.aliyun")
 
 # After a timeout the create may still be running on the server (fetching and checking the audio), so
 # a voice that is absent right away may appear a little later: look again after these pauses.
 DEFAULT_SETTLE = (1.0, 3.0)
+
+
+class EnrollmentClient:
+    """What the CosyVoice and Qwen clients share: the endpoint, the retry policy and the create settings."""
+
+    def __init__(
+        self,
+        http: DashScopeHttp,
+        policy: RetryPolicy,
+        *,
+        create_attempts: int = 3,
+        settle: tuple[float, ...] = DEFAULT_SETTLE,
+    ) -> None:
+        self.http = http
+        self.policy = policy
+        self.create_attempts = create_attempts
+        self.settle = settle
 
 
 def is_throttled(exc: ProviderError) -> bool:

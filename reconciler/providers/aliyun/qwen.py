@@ -12,9 +12,7 @@ from typing import Any
 
 from reconciler.errors import ProviderError, VoiceNotFound
 from reconciler.model import LiveVoice, VoiceStatus, qwen_preferred_name
-from reconciler.providers.aliyun.create import DEFAULT_SETTLE, create_without_duplicates
-from reconciler.providers.aliyun.dashscope_http import DashScopeHttp
-from reconciler.providers.aliyun.ratelimit import RetryPolicy
+from reconciler.providers.aliyun.create import EnrollmentClient, create_without_duplicates
 
 log = logging.getLogger("voicectl.aliyun")
 
@@ -37,20 +35,7 @@ def preferred_name_of(item: dict[str, Any]) -> str | None:
     return match.group(1) if match else None
 
 
-class QwenVoiceClient:
-    def __init__(
-        self,
-        http: DashScopeHttp,
-        policy: RetryPolicy,
-        *,
-        create_attempts: int = 3,
-        settle: tuple[float, ...] = DEFAULT_SETTLE,
-    ) -> None:
-        self.http = http
-        self.policy = policy
-        self.create_attempts = create_attempts
-        self.settle = settle
-
+class QwenVoiceClient(EnrollmentClient):
     def list_all(self) -> list[LiveVoice]:
         items: list[dict[str, Any]] = []
         for index in range(MAX_PAGES):

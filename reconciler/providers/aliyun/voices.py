@@ -12,7 +12,7 @@ from typing import Any
 
 from reconciler.errors import ProviderError, VoiceNotFound
 from reconciler.model import MODELS, LiveVoice, cosyvoice_prefix_of, resource_link_matches
-from reconciler.providers.aliyun.create import DEFAULT_SETTLE, create_without_duplicates
+from reconciler.providers.aliyun.create import DEFAULT_SETTLE, EnrollmentClient, create_without_duplicates
 from reconciler.providers.aliyun.dashscope_http import DashScopeHttp
 from reconciler.providers.aliyun.errors import strip_query
 from reconciler.providers.aliyun.qwen import QwenVoiceClient, is_qwen_voice_id
@@ -41,21 +41,8 @@ def _model_of(voice_id: str) -> str:
     return parts[0] if len(parts) == 3 else ""
 
 
-class CosyVoiceClient:
+class CosyVoiceClient(EnrollmentClient):
     """CosyVoice enrollment (`model: voice-enrollment`)."""
-
-    def __init__(
-        self,
-        http: DashScopeHttp,
-        policy: RetryPolicy,
-        *,
-        create_attempts: int = 3,
-        settle: tuple[float, ...] = DEFAULT_SETTLE,
-    ) -> None:
-        self.http = http
-        self.policy = policy
-        self.create_attempts = create_attempts
-        self.settle = settle
 
     def list_all(self, prefix: str | None = None) -> list[LiveVoice]:
         def fetch(index: int) -> list[dict[str, Any]]:
