@@ -403,7 +403,7 @@ class _Checker:
             return
         model = MODELS.get(voice.get("model", ""))
         if model is None or not self.check_audio:
-            self.audio[i] = AudioSource(ref=ref, path=real, sha256=_sha256_cached(real), size=os.path.getsize(real))
+            self.audio[i] = AudioSource(ref=ref, path=real, sha256=_sha256_cached(real), size=size)
             return
         from reconciler.audio import inspect_audio
 
@@ -422,7 +422,7 @@ class _Checker:
             path=real,
             sha256=info.sha256 if info else _sha256_cached(real),
             ext=info.format if info else None,
-            size=info.size if info else os.path.getsize(real),
+            size=size,
         )
 
     # -- building -----------------------------------------------------------------------------------
@@ -497,12 +497,10 @@ _sha_cache: dict[tuple[str, int, int], str] = {}
 
 def _sha256_cached(path: str) -> str:
     """Each file is hashed once per process (keyed by path, size and mtime), however many voices use it."""
+    from reconciler.audio import sha256_file  # already imported by the caller's audio checks
+
     st = os.stat(path)
     key = (path, st.st_size, st.st_mtime_ns)
     if key not in _sha_cache:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        _sha_cache[key] = h.hexdigest()
+        _sha_cache[key] = sha256_file(path)
     return _sha_cache[key]

@@ -26,6 +26,7 @@ from reconciler.model import (
     VoiceRecord,
     VoiceSpec,
     VoiceStatus,
+    renamed_bindings,
 )
 from reconciler.plan import DESTROY_BEFORE_CREATE, Change, Plan, Step
 from reconciler.planner import binding_record, desired_audio_key
@@ -192,20 +193,24 @@ class Executor:
             self._run_parallel(steps)
         return self.report
 
-    def _run_parallel(self, steps: list[Step]) -> None:
-        runnable = []
-        for step in steps:
-            blocker = self._blocker(step)
-            if blocker:
-                self._skip(step.address, blocker)
-            else:
-                runnable.append(step)
-        if len(runnable) <= 1 or self.parallelism == 1:
-            for step in runnable:
-                self._run_step(step)
+    def _each(self, work: Callable[[Step], None], steps: list[Step]) -> None:
+        """Run `work` on every step of a phase, up to `parallelism` at once."""
+        if len(steps) <= 1 or self.parallelism == 1:
+            for step in steps:
+                work(step)
             return
         with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
-            list(pool.map(self._run_step, runnable))
+            list(pool.map(work, steps))
+
+    def _run_parallel(self, steps: list[Step]) -> None:
+        self._each(self._run_unless_blocked, steps)
+
+    def _run_unless_blocked(self, step: Step) -> None:
+        blocker = self._blocker(step)
+        if blocker:
+            self._skip(step.address, blocker)
+        else:
+            self._run_step(step)
 
     def _run_step(self, step: Step) -> None:
         try:
@@ -275,7 +280,7 @@ class Executor:
         voice = self.specs[step.address]
         adopt_id = change.adopt_voice_id or ""
         # The review wait that follows (for models with a review) reads the real status.
-        status = VoiceStatus.DEPLOYING.value if MODELS[voice.model].has_review else VoiceStatus.OK.value
+        status = _initial_status(voice)
         self.journal.update(lambda doc: self._record_voice(doc, voice, change, adopt_id, status))
         self._done(step.address, f"adopted {adopt_id} (found in the account, no new clone)")
 
@@ -286,10 +291,7 @@ class Executor:
         change = self.changes[step.address]
         if change.kind == "binding":
             spec = self.bindings[step.address]
-            voice_id = self._voice_id(spec.voice) or ""
-            self.journal.update(
-                lambda doc: _with(doc, bindings={**doc.bindings, spec.address: binding_record(spec, voice_id)})
-            )
+            self._record_binding(spec, self._voice_id(spec.voice) or "")
             self._done(step.address, "recorded in state")
             return
         voice = self.specs[step.address]
@@ -299,7 +301,7 @@ class Executor:
             record = voices.pop(change.moved_from, None) if change.moved_from else voices.get(voice.name)
             if record is not None:
                 voices[voice.name] = dataclasses.replace(record, protect=voice.protect)
-            return _with(doc, voices=voices, bindings=_rename_bindings(doc, change.moved_from, voice.name))
+            return _with(doc, voices=voices, bindings=renamed_bindings(doc, change.moved_from, voice.name))
 
         self.journal.update(move)
         self._done(step.address, f"moved from voice.{change.moved_from}" if change.moved_from else "recorded")
@@ -307,24 +309,18 @@ class Executor:
     def _op_forget(self, step: Step) -> None:
         change = self.changes[step.address]
 
-        def forget(doc: StateDoc) -> StateDoc:
-            if change.kind == "binding":
-                return _with(doc, bindings={k: v for k, v in doc.bindings.items() if k != step.address})
-            return _without_voice(doc, change.name, step.voice_id)
-
-        self.journal.update(forget)
+        if change.kind == "binding":
+            self._forget_binding(step.address)
+        else:
+            self.journal.update(lambda doc: _without_voice(doc, change.name, step.voice_id))
         self._done(step.address, "removed from state (already gone from the account)")
 
     # -- phases 1, 2, 6: unbind and delete --------------------------------------------------------------
     def _op_unbind(self, step: Step) -> None:
-        agent, node = _split_binding(step.address)
-        record = self.journal.doc.bindings.get(step.address)
-        spec = self.bindings.get(step.address)
-        instances = record.instances if record else (spec.instances if spec else ())
-        self.provider.binder.unbind(agent=agent, node=node, instances=instances)
-        self.journal.update(
-            lambda doc: _with(doc, bindings={k: v for k, v in doc.bindings.items() if k != step.address})
-        )
+        # Agent and node come from the records, never from splitting the address: both may contain '.'.
+        target = self.journal.doc.bindings.get(step.address) or self.bindings[step.address]
+        self.provider.binder.unbind(agent=target.agent, node=target.node, instances=target.instances)
+        self._forget_binding(step.address)
         self._done(step.address, "unbound (node falls back to the workflow's console default)")
 
     def _op_delete(self, step: Step) -> None:
@@ -348,18 +344,9 @@ class Executor:
         def clone(step: Step) -> None:
             if step.address in uploads and step.address not in self.urls:
                 self._upload(self.specs[step.address])
-            blocker = self._blocker(step)
-            if blocker:
-                self._skip(step.address, blocker)
-            else:
-                self._run_step(step)
+            self._run_unless_blocked(step)
 
-        if len(steps) <= 1 or self.parallelism == 1:
-            for step in steps:
-                clone(step)
-            return
-        with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
-            list(pool.map(clone, steps))
+        self._each(clone, steps)
 
     def _upload(self, voice: VoiceSpec) -> None:
         try:
@@ -392,7 +379,7 @@ class Executor:
             audio_key=desired_audio_key(self.desired, voice),
             language=voice.language,
         )
-        status = VoiceStatus.DEPLOYING.value if MODELS[voice.model].has_review else VoiceStatus.OK.value
+        status = _initial_status(voice)
         self.journal.update(lambda doc: self._record_voice(doc, voice, change, voice_id, status))
         self._done(step.address, f"created {voice_id}")
 
@@ -420,7 +407,7 @@ class Executor:
             language=voice.language,
             protect=voice.protect,
         )
-        bindings = _rename_bindings(doc, change.moved_from, voice.name)
+        bindings = renamed_bindings(doc, change.moved_from, voice.name)
         return _with(doc, voices=voices, deposed=deposed, bindings=bindings)
 
     # -- phase 4: review --------------------------------------------------------------------------------
@@ -475,12 +462,18 @@ class Executor:
         spec = self.bindings[step.address]
         voice_id = self._voice_id(spec.voice) or ""
         self.provider.binder.bind(agent=spec.agent, node=spec.node, voice_id=voice_id, instances=spec.instances)
-        self.journal.update(
-            lambda doc: _with(doc, bindings={**doc.bindings, spec.address: binding_record(spec, voice_id)})
-        )
+        self._record_binding(spec, voice_id)
         self._done(step.address, f"bound to {spec.voice} ({voice_id})")
 
     # -- helpers ----------------------------------------------------------------------------------------
+    def _record_binding(self, spec: BindingSpec, voice_id: str) -> None:
+        self.journal.update(
+            lambda doc: _with(doc, bindings={**doc.bindings, spec.address: binding_record(spec, voice_id)})
+        )
+
+    def _forget_binding(self, address: str) -> None:
+        self.journal.update(lambda doc: _with(doc, bindings={k: v for k, v in doc.bindings.items() if k != address}))
+
     def _voice_id(self, name: str) -> str | None:
         record = self.journal.doc.voices.get(name)
         return record.voice_id if record else None
@@ -519,21 +512,12 @@ def review_failed_message(voice_id: str) -> str:
     )
 
 
-def _split_binding(address: str) -> tuple[str, str]:
-    _, agent, node = address.split(".", 2) if address.count(".") >= 2 else (address, address, "tts")
-    return agent, node
+def _initial_status(voice: VoiceSpec) -> str:
+    """What a new voice's record says until the review wait reads the real status: Qwen has no review."""
+    return VoiceStatus.DEPLOYING.value if MODELS[voice.model].has_review else VoiceStatus.OK.value
 
 
 def _without_voice(doc: StateDoc, name: str, voice_id: str | None) -> StateDoc:
     voices = {k: v for k, v in doc.voices.items() if not (k == name and (voice_id is None or v.voice_id == voice_id))}
     deposed = {k: v for k, v in doc.deposed.items() if k != voice_id}
     return _with(doc, voices=voices, deposed=deposed)
-
-
-def _rename_bindings(doc: StateDoc, old: str | None, new: str) -> dict[str, Any]:
-    if not old:
-        return dict(doc.bindings)
-    return {k: (dataclasses.replace(v, voice=new) if v.voice == old else v) for k, v in doc.bindings.items()}
-
-
-__all__ = ["ApplyReport", "BindingSpec", "Executor", "StateJournal", "review_failed_message"]

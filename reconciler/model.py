@@ -6,7 +6,7 @@ providers speak in `LiveVoice` and `LiveBinding`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -341,6 +341,13 @@ class StateDoc:
         ids = {r.voice_id: r.name or "" for r in self.deposed.values()}
         ids.update({r.voice_id: name for name, r in self.voices.items()})
         return ids
+
+
+def renamed_bindings(doc: StateDoc, old: str | None, new: str) -> dict[str, BindingRecord]:
+    """The state's bindings with those of voice `old` pointing at its new name `new`."""
+    if not old:
+        return dict(doc.bindings)
+    return {k: (replace(b, voice=new) if b.voice == old else b) for k, b in doc.bindings.items()}
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.errors import PlanStale, VoicectlError
 from reconciler.executor import ApplyReport, Executor, Progress, StateJournal
 from reconciler.live import read_live
-from reconciler.model import Desired, LiveSnapshot, LockInfo, StateDoc, VoiceRecord
+from reconciler.model import Desired, LiveSnapshot, LockInfo, StateDoc, VoiceRecord, renamed_bindings
 from reconciler.plan import Plan
 from reconciler.planner import PlanOptions, desired_audio_key, plan_changes
 from reconciler.providers import open_provider
@@ -32,8 +33,8 @@ class Planned:
     live: LiveSnapshot
 
 
-def compute_plan(provider: Provider, desired: Desired, options: PlanOptions, state: StateDoc | None = None) -> Planned:
-    state = provider.state.read() if state is None else state
+def compute_plan(provider: Provider, desired: Desired, options: PlanOptions) -> Planned:
+    state = provider.state.read()
     live = read_live(provider, desired, state)
     plan = plan_changes(desired, state, live, options, notes=provider.notes)
     return Planned(plan, state, live)
@@ -41,11 +42,19 @@ def compute_plan(provider: Provider, desired: Desired, options: PlanOptions, sta
 
 def plan(desired: Desired, options: PlanOptions) -> Plan:
     """`voicectl plan`: reads state and the account without taking the lock, writes nothing."""
-    provider = open_provider(desired)
-    try:
+    with open_provider(desired) as provider:
         return compute_plan(provider, desired, options).plan
-    finally:
-        provider.close()
+
+
+@contextmanager
+def _locked_provider(desired: Desired, operation: str, lock_timeout: float) -> Iterator[tuple[Provider, LockInfo]]:
+    """The opened account with the state lock held; both are given back however the body ends."""
+    with open_provider(desired) as provider:
+        lock = provider.state.acquire_lock(operation, lock_timeout)
+        try:
+            yield provider, lock
+        finally:
+            provider.state.release_lock(lock)
 
 
 # -- plan files ---------------------------------------------------------------------------------------
@@ -111,9 +120,7 @@ def apply(
 
     `expect_fingerprint` comes from a saved plan or the PR comment: the plan computed now must be the
     same plan, or nothing is done."""
-    provider = open_provider(desired)
-    lock = _acquire(provider, "apply", lock_timeout)
-    try:
+    with _locked_provider(desired, "apply", lock_timeout) as (provider, lock):
         planned = compute_plan(provider, desired, options)
         plan = planned.plan
         if expect_fingerprint and plan.fingerprint != expect_fingerprint:
@@ -136,18 +143,6 @@ def apply(
             provider, desired, plan, journal, parallelism=parallelism, wait=wait, timeout=timeout, progress=progress
         )
         return ApplyOutcome(plan, executor.run())
-    finally:
-        provider.state.release_lock(lock)
-        provider.close()
-
-
-def _acquire(provider: Provider, operation: str, timeout: float) -> LockInfo:
-    """Take the lock; on failure (lock held) close the provider, which the caller's `finally` does not cover."""
-    try:
-        return provider.state.acquire_lock(operation, timeout)
-    except BaseException:
-        provider.close()
-        raise
 
 
 def with_live_statuses(state: StateDoc, live: LiveSnapshot) -> StateDoc:
@@ -169,14 +164,8 @@ def with_live_statuses(state: StateDoc, live: LiveSnapshot) -> StateDoc:
 def _locked(
     desired: Desired, operation: str, lock_timeout: float, change: Callable[[Provider, StateDoc], StateDoc]
 ) -> StateDoc:
-    provider = open_provider(desired)
-    lock = _acquire(provider, operation, lock_timeout)
-    try:
-        state = provider.state.read()
-        return provider.state.write(change(provider, state), lock)
-    finally:
-        provider.state.release_lock(lock)
-        provider.close()
+    with _locked_provider(desired, operation, lock_timeout) as (provider, lock):
+        return provider.state.write(change(provider, provider.state.read()), lock)
 
 
 def import_voice(desired: Desired, name: str, voice_id: str, *, lock_timeout: float = 0.0) -> VoiceRecord:
@@ -249,36 +238,24 @@ def state_mv(desired: Desired, old: str, new: str, *, lock_timeout: float = 0.0)
         if new_name in state.voices:
             raise VoicectlError(f"state mv: voice.{new_name} already exists in the state")
         voices = {(new_name if k == old_name else k): v for k, v in state.voices.items()}
-        bindings = {
-            k: (dataclasses.replace(b, voice=new_name) if b.voice == old_name else b) for k, b in state.bindings.items()
-        }
-        return dataclasses.replace(state, voices=voices, bindings=bindings)
+        return dataclasses.replace(state, voices=voices, bindings=renamed_bindings(state, old_name, new_name))
 
     _locked(desired, "state mv", lock_timeout, mv)
 
 
 def read_state(desired: Desired) -> StateDoc:
-    provider = open_provider(desired)
-    try:
+    with open_provider(desired) as provider:
         return provider.state.read()
-    finally:
-        provider.close()
 
 
-def force_unlock(desired: Desired, lock_id: str) -> Any:
-    provider = open_provider(desired)
-    try:
+def force_unlock(desired: Desired, lock_id: str) -> LockInfo:
+    with open_provider(desired) as provider:
         return provider.state.force_unlock(lock_id)
-    finally:
-        provider.close()
 
 
-def current_lock(desired: Desired) -> Any:
-    provider = open_provider(desired)
-    try:
+def current_lock(desired: Desired) -> LockInfo | None:
+    with open_provider(desired) as provider:
         return provider.state.current_lock()
-    finally:
-        provider.close()
 
 
 def agent_config(state: StateDoc, agent_id: str) -> dict[str, Any]:
@@ -293,8 +270,7 @@ def agent_config(state: StateDoc, agent_id: str) -> dict[str, Any]:
 
 
 def list_voices(desired: Desired, *, search: str | None, include_all: bool) -> list[dict[str, Any]]:
-    provider = open_provider(desired)
-    try:
+    with open_provider(desired) as provider:
         state = provider.state.read()
         names = state.voice_ids()
         rows = []
@@ -316,5 +292,3 @@ def list_voices(desired: Desired, *, search: str | None, include_all: bool) -> l
                 }
             )
         return sorted(rows, key=lambda r: (not r["managed"], r["name"] or "~", r["voice_id"]))
-    finally:
-        provider.close()

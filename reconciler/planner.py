@@ -300,19 +300,10 @@ class _Planner:
                 )
             )
             return None
+        note = f"old half of a replacement: {voice_id}"
         if successor_live is not None and successor_live.status == VoiceStatus.DEPLOYING:
-            return Change(
-                address,
-                "voice",
-                "delete",
-                "replaced",
-                before,
-                None,
-                notes=(f"old half of a replacement: {voice_id}, retired once {successor_live.voice_id} passes review",),
-            )
-        return Change(
-            address, "voice", "delete", "replaced", before, None, notes=(f"old half of a replacement: {voice_id}",)
-        )
+            note += f", retired once {successor_live.voice_id} passes review"
+        return Change(address, "voice", "delete", "replaced", before, None, notes=(note,))
 
     def orphan_voice(self, orphan: LiveVoice) -> Change:
         return Change(
@@ -379,7 +370,7 @@ class _Planner:
                 Drift(spec.address, "instance_drift", f"instances {', '.join(current.drifted_instances)} differ")
             )
             return Change(spec.address, "binding", "rebind", "instance_drift", before, after)
-        in_sync = record is not None and record.to_json() == _binding_record(spec, live_id).to_json()
+        in_sync = record is not None and record.to_json() == binding_record(spec, live_id).to_json()
         return Change(spec.address, "binding", "no-op", "up_to_date", before, after, state_only=not in_sync)
 
 
@@ -419,7 +410,7 @@ def _binding_before(
     }
 
 
-def _binding_record(spec: BindingSpec, voice_id: str) -> BindingRecord:
+def binding_record(spec: BindingSpec, voice_id: str) -> BindingRecord:
     return BindingRecord(
         agent=spec.agent,
         node=spec.node,
@@ -429,10 +420,6 @@ def _binding_record(spec: BindingSpec, voice_id: str) -> BindingRecord:
         workflow=spec.workflow,
         instances=spec.instances,
     )
-
-
-def binding_record(spec: BindingSpec, voice_id: str) -> BindingRecord:
-    return _binding_record(spec, voice_id)
 
 
 def _apply_targets(changes: list[Change], desired: Desired, state: StateDoc, options: PlanOptions) -> list[Change]:

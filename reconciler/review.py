@@ -5,9 +5,9 @@ waiting is a page per 100 voices per tick whatever the number of voices. Ticks s
 often finish within seconds, and back off so that a long review costs few calls; a tick that sees some voices
 settle starts short again, since the rest of that wave is close behind.
 
-A voice service may narrow that sweep with `list_for_review(voice_ids)`, returning at least every listed voice
-among `voice_ids` (the aliyun adapter lists only the CosyVoice voices of the pending voices' prefix: Qwen
-voices have no review, and in an account shared by several configs the other prefixes' pages are not read).
+The sweep is the port's `list_for_review(voice_ids)`, which may read less than the whole account (the aliyun
+adapter lists only the CosyVoice voices of the pending voices' prefix: Qwen voices have no review, and in an
+account shared by several configs the other prefixes' pages are not read).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from reconciler.model import LiveVoice, VoiceStatus
+from reconciler.model import VoiceStatus
 from reconciler.providers.base import VoiceService
 
 FIRST_TICK = 0.25
@@ -43,10 +43,8 @@ def wait_for_review(
     pending = set(voice_ids)
     deadline = clock() + timeout
     tick = FIRST_TICK
-    narrow: Callable[[set[str]], list[LiveVoice]] | None = getattr(voices, "list_for_review", None)
     while True:
-        sweep = narrow(pending) if narrow is not None else voices.list_voices()
-        listed = {v.voice_id: v.status for v in sweep}
+        listed = {v.voice_id: v.status for v in voices.list_for_review(pending)}
         outcome.polls += 1
         waiting = len(pending)
         for voice_id in list(pending):

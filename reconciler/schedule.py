@@ -44,8 +44,7 @@ def build_schedule(changes: list[Change], desired: Desired, state: StateDoc, liv
     while True:
         changes = [_with_order(c, order, bound_to) for c in changes]
         steps = _steps(changes, desired, bound_to)
-        quota = _simulate(steps, len(live.voices), limit)
-        over = _over_limit(steps, len(live.voices), limit)
+        quota, over = _simulate(steps, len(live.voices), limit)
         switchable = [
             c
             for c in changes
@@ -84,7 +83,13 @@ def _steps(changes: list[Change], desired: Desired, bound_to: dict[str, list[str
     steps: list[Step] = []
     rebinding = {c.address for c in changes if c.kind == "binding" and c.action in ("bind", "rebind")}
     unbinding = {c.address for c in changes if c.kind == "binding" and c.action == "unbind"}
-    voice_changes = {c.address: c for c in changes if c.kind == "voice"}
+    # Voices still under review: the planner makes each a state-only change with its own wait (below), which
+    # also covers bindings that need them.
+    reviewing = {
+        c.address
+        for c in changes
+        if c.kind == "voice" and c.action == "no-op" and (c.before or {}).get("status") == VoiceStatus.DEPLOYING
+    }
     detached: set[str] = set()
 
     def has_review(change: Change) -> bool:
@@ -100,7 +105,7 @@ def _steps(changes: list[Change], desired: Desired, bound_to: dict[str, list[str
             steps.append(Step(0, op, c.address, c.adopt_voice_id or old_id))
             if c.action == "create" and has_review(c):
                 steps.append(Step(4, "wait", c.address, c.adopt_voice_id))
-            elif c.action == "no-op" and (c.before or {}).get("status") == VoiceStatus.DEPLOYING:
+            elif c.address in reviewing:
                 steps.append(Step(4, "wait", c.address, old_id))
             continue
         if c.action == "create":
@@ -126,8 +131,8 @@ def _steps(changes: list[Change], desired: Desired, bound_to: dict[str, list[str
                 steps.append(Step(6, "delete", c.address, old_id, -1))
         elif c.action == "delete":
             users = set(bound_to.get(old_id or "", []))
-            # An old half whose replacement is still under review is retired after the review wait.
-            waits = c.reason == "replaced" and any("passes review" in n for n in c.notes)
+            # An old half (deposed) whose replacement is still under review is retired after the review wait.
+            waits = c.reason == "replaced" and c.address in reviewing
             phase = 6 if users & rebinding or waits else 2
             steps.append(Step(phase, "delete", c.address, old_id, -1))
     for c in changes:
@@ -139,39 +144,19 @@ def _steps(changes: list[Change], desired: Desired, bound_to: dict[str, list[str
             steps.append(Step(1, "unbind", c.address, (c.before or {}).get("voice_id")))
         elif c.action in ("bind", "rebind"):
             steps.append(Step(5, "bind", c.address))
-            voice = voice_changes.get(f"voice.{(c.after or {}).get('voice')}")
-            if voice and voice.action == "no-op" and (voice.before or {}).get("status") == VoiceStatus.DEPLOYING:
-                steps.append(Step(4, "wait", voice.address, _old_id(voice)))
-    # One wait per voice is enough, however many bindings need it.
-    seen: set[tuple[int, str, str]] = set()
-    unique = []
-    for s in sorted(steps, key=lambda s: (s.phase, s.op, s.address)):
-        key = (s.phase, s.op, s.address) if s.op in ("wait", "unbind") else (s.phase, s.op, s.address + str(s.voice_id))
-        if key not in seen:
-            seen.add(key)
-            unique.append(s)
-    return unique
+    return sorted(steps, key=lambda s: (s.phase, s.op, s.address))
 
 
-def _simulate(steps: list[Step], before: int, limit: int) -> Quota:
-    usage, peak = before, before
+def _simulate(steps: list[Step], before: int, limit: int) -> tuple[Quota, bool]:
+    """Account usage through the phases: before, after, peak, and whether a phase that adds voices ends above
+    the limit (a plan that only deletes is never blocked, even in an account already over its quota)."""
+    usage, peak, over = before, before, False
     for phase in sorted(PHASES):
-        usage += sum(s.quota_delta for s in steps if s.phase == phase)
+        in_phase = [s.quota_delta for s in steps if s.phase == phase]
+        usage += sum(in_phase)
         peak = max(peak, usage)
-    return Quota(limit=limit, before=before, after=usage, peak=peak)
-
-
-def _over_limit(steps: list[Step], before: int, limit: int) -> bool:
-    """Whether a phase that adds voices ends above the limit (a plan that only deletes is never blocked,
-    even in an account already over its quota)."""
-    usage = before
-    for phase in sorted(PHASES):
-        delta = sum(s.quota_delta for s in steps if s.phase == phase)
-        adds = any(s.quota_delta > 0 for s in steps if s.phase == phase)
-        usage += delta
-        if adds and usage > limit:
-            return True
-    return False
+        over = over or (any(d > 0 for d in in_phase) and usage > limit)
+    return Quota(limit=limit, before=before, after=usage, peak=peak), over
 
 
 def _quota_blocked(

@@ -186,7 +186,7 @@ class LocalStateStore:
 
     def acquire_lock(self, operation: str, timeout: float = 0.0) -> LockInfo:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        info = LockInfo(id=str(uuid.uuid4()), operation=operation, who=_who(), created=_now_iso())
+        info = new_lock(operation)
         payload = (json.dumps(info.to_json(), indent=2, sort_keys=True) + "\n").encode("utf-8")
         deadline = time.monotonic() + max(timeout, 0.0)
         while True:
@@ -258,14 +258,7 @@ class LocalStateStore:
 
     def force_unlock(self, lock_id: str) -> LockInfo:
         with self._guard():
-            holder = self.current_lock()
-            if holder is None:
-                raise VoicectlError(f"state is not locked ({self.location}): nothing to unlock")
-            if holder.id != lock_id:
-                raise VoicectlError(
-                    f"lock id {lock_id!r} does not match the lock on {self.location}: {holder.describe()}. "
-                    "Nothing was unlocked."
-                )
+            holder = lock_to_remove(self.current_lock(), lock_id, self.location)
             _unlink_synced(self.lock_path)
             return holder
 
@@ -274,6 +267,22 @@ class LocalStateStore:
 
 
 # -------------------------------------------------------------------------------------------- helpers
+
+
+def new_lock(operation: str) -> LockInfo:
+    """A fresh lock for this run: a new id, who (user@host) and when (UTC), for either state backend."""
+    return LockInfo(id=str(uuid.uuid4()), operation=operation, who=_who(), created=_now_iso())
+
+
+def lock_to_remove(holder: LockInfo | None, lock_id: str, location: str) -> LockInfo:
+    """`force-unlock LOCK_ID`'s check, the same for every backend: a lock must be held, and be that one."""
+    if holder is None:
+        raise VoicectlError(f"state is not locked ({location}): nothing to unlock")
+    if holder.id != lock_id:
+        raise VoicectlError(
+            f"lock id {lock_id!r} does not match the lock on {location}: {holder.describe()}. Nothing was unlocked."
+        )
+    return holder
 
 
 def _shape_problem(data: dict[str, Any]) -> str | None:

@@ -59,6 +59,9 @@ class FakeAccount:
                 out.append(self._live(v, with_link=False))
             return out
 
+    def list_for_review(self, voice_ids: Iterable[str]) -> list[LiveVoice]:
+        return self.list_voices()
+
     def _live(self, v: dict, with_link: bool) -> LiveVoice:
         return LiveVoice(
             voice_id=v["id"],

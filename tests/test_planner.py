@@ -320,7 +320,8 @@ def test_refresh_only_touches_state_only(account, store) -> None:
     converge(d, account, store)
     del account.voices[store.doc.voices["b"].voice_id]
     plan = make_plan(desired([voice("a"), voice("c")]), account, store, refresh_only=True)
-    assert all(c.state_only for c in plan.pending)
+    # Only the state catches up (b is gone from the account); c is not created, nothing is deleted.
+    assert [(c.address, c.action, c.state_only) for c in plan.pending] == [("voice.b", "delete", True)]
     assert PlanOptions(refresh_only=True).to_json()["refresh_only"] is True
 
 

@@ -28,6 +28,11 @@ class VoiceService(Protocol):
         Paged internally (100 per page); `resource_link` is not filled (list does not return it)."""
         ...
 
+    def list_for_review(self, voice_ids: Iterable[str]) -> list[LiveVoice]:
+        """At least every voice among `voice_ids` that still exists, for the review wait's one sweep per
+        tick. A service may read less than the whole account (aliyun: only the pending voices' prefix)."""
+        ...
+
     def query_voice(self, voice_id: str) -> LiveVoice:
         """One voice with its `resource_link`. Raises VoiceNotFound."""
         ...
@@ -132,3 +137,9 @@ class Provider:
             close = getattr(port, "close", None)
             if callable(close):
                 close()
+
+    def __enter__(self) -> Provider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -10,35 +10,21 @@ serials to stay taken (the bucket's lifecycle rules may expire old versions if t
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import json
 import logging
 import re
-import socket
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.errors import LockHeld, ProviderError, StateConflict, StateCorrupt, VoicectlError
 from reconciler.model import LockInfo, StateDoc
 from reconciler.providers.aliyun.oss import OssAccount
+from reconciler.state import lock_to_remove, new_lock
 
 log = logging.getLogger("voicectl.aliyun")
 
 _SERIAL = re.compile(r"/serial-(\d{10})\.json$")
-
-
-def _who() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class OssStateStore:
@@ -201,7 +187,7 @@ class OssStateStore:
             ) from None
 
     def acquire_lock(self, operation: str, timeout: float = 0.0) -> LockInfo:
-        info = LockInfo(id=str(uuid.uuid4()), operation=operation, who=_who(), created=_now())
+        info = new_lock(operation)
         body = json.dumps(info.to_json(), sort_keys=True).encode()
         deadline = time.monotonic() + max(timeout, 0.0)
         while True:
@@ -227,14 +213,7 @@ class OssStateStore:
             log.debug("oss state lock id=%s not held at release", lock.id)
 
     def force_unlock(self, lock_id: str) -> LockInfo:
-        holder = self.current_lock()
-        if holder is None:
-            raise VoicectlError(f"state {self.location} is not locked")
-        if holder.id != lock_id:
-            raise VoicectlError(
-                f"lock id {lock_id} does not match the lock on {self.location} ({holder.describe()}); "
-                "nothing was removed"
-            )
+        holder = lock_to_remove(self.current_lock(), lock_id, self.location)
         self._delete(self.lock_key)
         return holder
 

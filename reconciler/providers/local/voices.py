@@ -7,7 +7,7 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from reconciler.errors import AudioRejected, ProviderError, QuotaExceeded, VoiceNotFound
 from reconciler.model import MODELS, PREFIX_PATTERN, LiveVoice, ModelInfo, VoiceStatus, qwen_preferred_name
@@ -93,6 +93,9 @@ class LocalVoiceService:
             now = time.time()
             # The cloud's list carries no resource_link; leaving it out keeps callers honest.
             return [row_to_live(r, now, with_link=False) for r in rows]
+
+    def list_for_review(self, voice_ids: Iterable[str]) -> list[LiveVoice]:
+        return self.list_voices()  # one local query either way
 
     def query_voice(self, voice_id: str) -> LiveVoice:
         with self._db.call():
