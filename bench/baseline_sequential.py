@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(__file__).resolve().parent.parent
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    from reconciler.sample_audio import write_sample_wav
+    from reconciler.audio.sample import write_sample_wav
 
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "sample.wav"

@@ -27,9 +27,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # run as a plain script from a checkout, without installing the package
     sys.path.insert(0, ROOT)
 
-from reconciler.audio import MAX_BYTES, inspect_audio, sha256_file  # noqa: E402
-from reconciler.model import MODELS  # noqa: E402
-from reconciler.sample_audio import speech_pcm  # noqa: E402
+from reconciler.audio.probe import sha256_file
+from reconciler.audio.rules import MAX_BYTES, inspect_audio
+from reconciler.audio.sample import speech_pcm
+from reconciler.catalog import MODELS
 
 TARGET = MAX_BYTES - 64 * 1024  # just under the limit, as a real worst case that passes
 

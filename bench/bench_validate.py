@@ -21,10 +21,10 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_audio import make_files  # noqa: E402
+from bench_audio import make_files
 
-from reconciler import config  # noqa: E402
-from reconciler.audio import sha256_file  # noqa: E402
+from reconciler.audio.probe import sha256_file
+from reconciler.config import loader as config
 
 
 def main() -> int:

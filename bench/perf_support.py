@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a plain script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from reconciler.sample_audio import write_sample_wav  # noqa: E402
-from tests.emulator import Call  # noqa: E402
+from reconciler.audio.sample import write_sample_wav
+from tests.emulator import Call
 
 BUCKET = "voices"
 PAGE_SIZE = 100  # list_voice page size voicectl uses

@@ -44,7 +44,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # run as a plain script from a checkout
     sys.path.insert(0, ROOT)
 
-from tests.reliability_support import (  # noqa: E402
+from tests.reliability_support import (
     BUCKET,
     COSY,
     COSY3,

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from typer._click import Context, HelpFormatter
 
     from reconciler.model import Desired
-    from reconciler.plan import Plan
+    from reconciler.plan.plan import Plan
 
 
 class _HelpGroup(TyperGroup):
@@ -141,7 +141,7 @@ def _guard(fn: Callable[[], int | None]) -> None:
 
 
 def _load(file: str | None, *, read_audio: bool = True) -> Desired:
-    from reconciler.config import load_desired, resolve_config_path
+    from reconciler.config.loader import load_desired, resolve_config_path
 
     desired, warnings = load_desired(resolve_config_path(file), read_audio=read_audio)
     err = _console(stderr=True)
@@ -156,7 +156,7 @@ def _out(text: str) -> None:
 
 
 def _render_plan(plan: Plan, fmt: Format, no_color: bool) -> None:
-    from reconciler import render
+    from reconciler.ui import render
 
     if fmt is Format.json:
         _out(plan.to_json_text())
@@ -178,7 +178,7 @@ def validate(
 ) -> None:
     """Check voices.yaml and every source audio offline (no credentials, no network)."""
     _setup(verbose)
-    from reconciler.config import resolve_config_path, validate_file
+    from reconciler.config.loader import resolve_config_path, validate_file
 
     path = resolve_config_path(file)
     result = validate_file(path)
@@ -229,7 +229,7 @@ def plan(
 
     def run() -> int:
         from reconciler import operations
-        from reconciler.planner import PlanOptions
+        from reconciler.plan.planner import PlanOptions
 
         desired = _load(file)
         options = PlanOptions(tuple(target or ()), refresh_only, tuple(allow_delete or ()))
@@ -270,8 +270,9 @@ def apply(
     _setup(verbose)
 
     def run() -> int:
-        from reconciler import operations, render
-        from reconciler.planner import PlanOptions
+        from reconciler import operations
+        from reconciler.plan.planner import PlanOptions
+        from reconciler.ui import render
 
         desired = _load(file)
         con = _console(no_color)
@@ -285,7 +286,7 @@ def apply(
                 if not sys.stdin.isatty():
                     _fail("apply needs --auto-approve when stdin is not a terminal (or a plan file from `plan --out`)")
                 confirm = _confirm_apply
-        from reconciler.progress import ApplyProgress
+        from reconciler.ui.progress import ApplyProgress
 
         def show_plan(p: Plan) -> None:
             con.print(render.render_text(p), end="")
@@ -519,7 +520,7 @@ def agent_config(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of voices.yaml."""
-    from reconciler.schema import schema_json
+    from reconciler.config.schema import schema_json
 
     _out(schema_json())
 
@@ -533,7 +534,7 @@ def init(
     _setup(verbose)
 
     def run() -> int:
-        from reconciler.starter import write_starter
+        from reconciler.config.starter import write_starter
 
         path = file or "voices.yaml"
         for written in write_starter(path):

@@ -10,43 +10,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-# --------------------------------------------------------------------------------------------------
-# Cloning models
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What voicectl needs to know about a cloning model."""
-
-    name: str
-    family: str  # "cosyvoice" | "qwen"
-    supports_update: bool  # in-place update_voice keeps the voice id (CosyVoice only)
-    min_sample_rate: int
-    mono_only: bool
-    has_review: bool  # CosyVoice voices go DEPLOYING -> OK/UNDEPLOYED; Qwen voices are usable at once
-
-
-def _cosy(name: str) -> ModelInfo:
-    return ModelInfo(name, "cosyvoice", True, 16_000, False, True)
-
-
-def _qwen(name: str) -> ModelInfo:
-    return ModelInfo(name, "qwen", False, 24_000, True, False)
-
-
-MODELS: dict[str, ModelInfo] = {
-    m.name: m
-    for m in (
-        _cosy("cosyvoice-v2"),
-        _cosy("cosyvoice-v3-flash"),
-        _cosy("cosyvoice-v3-plus"),
-        _cosy("cosyvoice-v3.5-flash"),
-        _cosy("cosyvoice-v3.5-plus"),
-        _qwen("qwen3-tts-vc-realtime-2026-01-15"),
-        _qwen("qwen3-tts-vc-2026-01-22"),
-    )
-}
+from reconciler.naming import binding_address, voice_address
 
 DEFAULT_PREFIX = "vc"
 DEFAULT_QUOTA = 30
@@ -146,7 +110,7 @@ class VoiceSpec:
 
     @property
     def address(self) -> str:
-        return f"voice.{self.name}"
+        return voice_address(self.name)
 
 
 @dataclass(frozen=True)
@@ -161,10 +125,6 @@ class BindingSpec:
     @property
     def address(self) -> str:
         return binding_address(self.agent, self.node)
-
-
-def binding_address(agent: str, node: str) -> str:
-    return f"binding.{agent}.{node}"
 
 
 @dataclass(frozen=True)
@@ -368,48 +328,3 @@ class LockInfo:
 
     def describe(self) -> str:
         return f"ID {self.id}, operation {self.operation}, held by {self.who} since {self.created}"
-
-
-# --------------------------------------------------------------------------------------------------
-# Audio object keys
-# --------------------------------------------------------------------------------------------------
-
-
-def audio_key(key_prefix: str, name: str, sha256: str, ext: str) -> str:
-    """Content-addressed key of a voice's uploaded audio: `{key_prefix}{name}/{sha256}.{ext}`."""
-    return f"{key_prefix}{name}/{sha256}.{ext}"
-
-
-def resource_link_matches(resource_link: str | None, key_or_url: str | None) -> bool:
-    """Whether a voice's `resource_link` (the URL it was cloned from) points at `key_or_url`.
-
-    A signed URL carries the object key in its path (percent-encoded, query string after it), so
-    compare the decoded path's tail with the key; a plain URL must match without its query."""
-    if not resource_link or not key_or_url:
-        return False
-    from urllib.parse import unquote, urlsplit
-
-    if "://" in key_or_url:
-        a, b = urlsplit(resource_link), urlsplit(key_or_url)
-        return (a.scheme, a.netloc, unquote(a.path)) == (b.scheme, b.netloc, unquote(b.path))
-    path = unquote(urlsplit(resource_link).path)
-    return path == "/" + key_or_url or path.endswith("/" + key_or_url)
-
-
-def qwen_preferred_name(prefix: str, name: str) -> str:
-    """The `preferred_name` a Qwen voice is created with (`[A-Za-z0-9_]{1,16}`).
-
-    Qwen voice ids embed it (`qwen-tts-vc-{preferred_name}-voice-...`), so it carries the ownership prefix and
-    lets a rerun recognise a voice whose create response was lost: `{prefix}_{start of name}{4 hex of sha1}`."""
-    import hashlib
-
-    digest = hashlib.sha1(name.encode()).hexdigest()[:4]
-    room = 16 - len(prefix) - 1 - len(digest)
-    stem = "".join(c for c in name if c.isalnum())[: max(room, 0)]
-    return f"{prefix}_{stem}{digest}"
-
-
-def cosyvoice_prefix_of(voice_id: str) -> str | None:
-    """The prefix in `{target_model}-{prefix}-{uid}`; the model holds `-` and `.`, hence rsplit."""
-    parts = voice_id.rsplit("-", 2)
-    return parts[1] if len(parts) == 3 and parts[0] in MODELS else None

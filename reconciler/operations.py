@@ -14,14 +14,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.apply.executor import Executor, Progress
+from reconciler.apply.report import ApplyReport
 from reconciler.errors import PlanStale, VoicectlError
-from reconciler.executor import ApplyReport, Executor, Progress, StateJournal
-from reconciler.live import read_live
 from reconciler.model import Desired, LiveSnapshot, LockInfo, StateDoc, VoiceRecord, renamed_bindings
-from reconciler.plan import Plan
-from reconciler.planner import PlanOptions, desired_audio_key, plan_changes
+from reconciler.naming import desired_audio_key
+from reconciler.plan.plan import Plan
+from reconciler.plan.planner import PlanOptions, plan_changes
 from reconciler.providers import open_provider
 from reconciler.providers.base import Provider
+from reconciler.providers.snapshot import read_live
+from reconciler.state.journal import StateJournal
 
 PLANFILE_KIND = "voicectl-plan"
 
@@ -138,7 +141,7 @@ def apply(
             return ApplyOutcome(plan, None)
         if confirm is not None and not confirm(plan):
             return ApplyOutcome(plan, None, cancelled=True)
-        journal = StateJournal(provider, refreshed, lock)
+        journal = StateJournal(provider.state, refreshed, lock)
         executor = Executor(
             provider, desired, plan, journal, parallelism=parallelism, wait=wait, timeout=timeout, progress=progress
         )
@@ -194,7 +197,7 @@ def import_voice(desired: Desired, name: str, voice_id: str, *, lock_timeout: fl
             voice_id=voice_id,
             model=live.model,
             audio_identity=spec.audio.identity,
-            audio_key=desired_audio_key(desired, spec),
+            audio_key=desired_audio_key(desired.account.oss.key_prefix, spec),
             status=live.status,
             language=spec.language,
             protect=spec.protect,

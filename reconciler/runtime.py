@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.config import load_desired, resolve_config_path
+from reconciler.config.loader import load_desired, resolve_config_path
 from reconciler.operations import agent_config as _agent_config
 from reconciler.operations import read_state
 

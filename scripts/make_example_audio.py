@@ -21,9 +21,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # run as a plain script from a checkout, without installing the package
     sys.path.insert(0, ROOT)
 
-from reconciler.audio import check_audio, probe_audio, review_audio  # noqa: E402
-from reconciler.model import MODELS  # noqa: E402
-from reconciler.sample_audio import speech_pcm  # noqa: E402
+from reconciler.audio.probe import probe_audio
+from reconciler.audio.review import review_audio
+from reconciler.audio.rules import check_audio
+from reconciler.audio.sample import speech_pcm
+from reconciler.catalog import MODELS
 
 EXAMPLES_DIR = os.path.join(ROOT, "examples", "audio")
 

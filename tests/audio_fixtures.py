@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 import av
 
-from reconciler.sample_audio import speech_pcm
+from reconciler.audio.sample import speech_pcm
 
 _PCM = 1
 _FLOAT = 3

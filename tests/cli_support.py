@@ -23,11 +23,11 @@ import yaml
 from click.testing import Result
 from typer.testing import CliRunner
 
+from reconciler.audio.sample import write_sample_wav, write_silence_wav
 from reconciler.cli import app
 from reconciler.model import LiveVoice
 from reconciler.providers.local import LocalAccount
-from reconciler.sample_audio import write_sample_wav, write_silence_wav
-from reconciler.state import LocalStateStore
+from reconciler.state.local import LocalStateStore
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_AUDIO = REPO / "examples" / "audio"

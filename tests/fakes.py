@@ -13,9 +13,9 @@ import threading
 import uuid
 from collections.abc import Iterable
 
+from reconciler.catalog import MODELS
 from reconciler.errors import LockHeld, QuotaExceeded, StateConflict, VoicectlError, VoiceNotFound
 from reconciler.model import (
-    MODELS,
     AccountSpec,
     AudioSource,
     BindingSpec,
@@ -26,8 +26,8 @@ from reconciler.model import (
     LockInfo,
     StateDoc,
     VoiceSpec,
-    cosyvoice_prefix_of,
 )
+from reconciler.naming import cosyvoice_prefix_of
 from reconciler.providers.base import Provider
 
 

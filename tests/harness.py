@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from reconciler.executor import ApplyReport, Executor, StateJournal
-from reconciler.live import read_live
+from reconciler.apply.executor import Executor
+from reconciler.apply.report import ApplyReport
 from reconciler.model import Desired
-from reconciler.plan import Plan
-from reconciler.planner import PlanOptions, plan_changes
+from reconciler.plan.plan import Plan
+from reconciler.plan.planner import PlanOptions, plan_changes
+from reconciler.providers.snapshot import read_live
+from reconciler.state.journal import StateJournal
 from tests.fakes import FakeAccount, MemoryStateStore, fake_provider
 
 
@@ -31,7 +33,7 @@ def apply(
         plan = make_plan(d, account, store, **options)
         if plan.is_blocked or not plan.has_changes:
             return plan, None
-        journal = StateJournal(provider, store.read(), lock)
+        journal = StateJournal(provider.state, store.read(), lock)
         executor = Executor(
             provider, d, plan, journal, parallelism=parallelism, wait=wait, timeout=30, sleep=lambda s: None
         )

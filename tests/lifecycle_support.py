@@ -20,12 +20,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from reconciler.audio.sample import write_sample_wav, write_silence_wav
 from reconciler.cli import app
-from reconciler.config import load_desired
+from reconciler.config.loader import load_desired
 from reconciler.model import StateDoc
 from reconciler.providers import open_provider
 from reconciler.providers.local import LocalAccount
-from reconciler.sample_audio import write_sample_wav, write_silence_wav
 from tests.emulator import Emulator
 
 PROVIDERS = ("local", "aliyun")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from reconciler.model import qwen_preferred_name
+from reconciler.naming import qwen_preferred_name
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -80,7 +80,7 @@ def _audio_bytes(seed: int, silent: bool, rate: int) -> bytes:
         if key not in _audio_cache:
             from array import array
 
-            from reconciler.sample_audio import speech_pcm
+            from reconciler.audio.sample import speech_pcm
 
             samples = int(11.0 * rate)
             pcm = array("h", bytes(2 * samples)) if silent else speech_pcm(seconds=11.0, sample_rate=rate, seed=seed)
@@ -1110,7 +1110,7 @@ HOSTILE_CASES: tuple[HostileCase, ...] = (
 def _short_wav(seconds: float) -> bytes:
     from array import array
 
-    from reconciler.sample_audio import speech_pcm
+    from reconciler.audio.sample import speech_pcm
 
     pcm: array = speech_pcm(seconds=seconds, sample_rate=16000, seed=1)
     return _wav_header(len(pcm) * 2) + pcm.tobytes()

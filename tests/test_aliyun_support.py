@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.model import AccountSpec, Desired, OssSpec, StateSpec, audio_key
+from reconciler.model import AccountSpec, Desired, OssSpec, StateSpec
+from reconciler.naming import audio_key
 from reconciler.providers.aliyun.audio_store import OssAudioStore
 from reconciler.providers.aliyun.binder import IceBinder
 from reconciler.providers.aliyun.dashscope_http import DashScopeHttp

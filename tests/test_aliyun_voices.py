@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import AudioRejected, AuthError, ProviderError, QuotaExceeded, VoiceNotFound
-from reconciler.model import qwen_preferred_name, resource_link_matches
+from reconciler.naming import qwen_preferred_name, resource_link_matches
 from reconciler.providers.aliyun import NOTES, open_aliyun
 from reconciler.providers.aliyun.dashscope_http import DashScopeHttp
 from reconciler.providers.aliyun.state_oss import OssStateStore
@@ -288,7 +288,7 @@ def test_open_aliyun_wires_ports_lazily(emu: Emulator, tmp_path: Path) -> None:
 
 
 def test_open_aliyun_with_local_state(emu: Emulator, tmp_path: Path) -> None:
-    from reconciler.state import LocalStateStore
+    from reconciler.state.local import LocalStateStore
 
     provider = open_aliyun(desired(tmp_path, emu, backend="local"), emu.env())
     assert isinstance(provider.state, LocalStateStore)

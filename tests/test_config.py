@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import load_desired, validate_file
+from reconciler.config.loader import load_desired, validate_file
+from reconciler.config.schema import SCHEMA, schema_json
 from reconciler.errors import ConfigError
-from reconciler.schema import SCHEMA, schema_json
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_AUDIO = REPO / "examples" / "audio" / "support-en.mp3"
@@ -331,7 +331,7 @@ def test_missing_file_names_init(tmp_path: Path) -> None:
 
 def test_schema_file_matches_code() -> None:
     on_disk = (REPO / "schemas" / "voices.schema.json").read_text()
-    assert on_disk == schema_json(), "regenerate: python -m reconciler.schema > schemas/voices.schema.json"
+    assert on_disk == schema_json(), "regenerate: python -m reconciler.config.schema > schemas/voices.schema.json"
     assert json.loads(on_disk) == SCHEMA
 
 

@@ -11,7 +11,7 @@ Each test asserts what a user sees (plan JSON, exit codes, `agent-config`) and w
 
 from __future__ import annotations
 
-from reconciler.model import resource_link_matches
+from reconciler.naming import resource_link_matches
 from tests.lifecycle_support import (
     AGENT,
     COSY,

@@ -18,22 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.catalog import ModelInfo
 from reconciler.errors import AudioRejected, ProviderError, QuotaExceeded, VoicectlError, VoiceNotFound
-from reconciler.model import (
-    AccountSpec,
-    BindingRecord,
-    BindingSpec,
-    Desired,
-    LiveBinding,
-    ModelInfo,
-    StateDoc,
-    StateSpec,
-    qwen_preferred_name,
-    resource_link_matches,
-)
+from reconciler.model import AccountSpec, BindingRecord, BindingSpec, Desired, LiveBinding, StateDoc, StateSpec
+from reconciler.naming import prefix_of, qwen_preferred_name, resource_link_matches
 from reconciler.providers.base import AudioStore, Binder, Provider, StateStore, VoiceService
-from reconciler.providers.local import LocalAccount, open_local, prefix_of, resolve_audio_url
-from reconciler.state import LocalStateStore
+from reconciler.providers.local import LocalAccount, open_local, resolve_audio_url
+from reconciler.state.local import LocalStateStore
 
 REPO = Path(__file__).resolve().parents[1]
 COSY = "cosyvoice-v2"
@@ -45,10 +36,10 @@ DELAY = 0.2
 
 
 def write_wav(path: Path, *, seconds: float = 12.0, rate: int = 16000, silent: bool = False, seed: int = 0) -> Path:
-    """A mono 16-bit WAV: speech-like sound (or digital silence) from reconciler.sample_audio when present,
+    """A mono 16-bit WAV: speech-like sound (or digital silence) from reconciler.audio.sample when present,
     else plain noise, which the review's loudness check treats alike."""
     try:
-        from reconciler import sample_audio
+        from reconciler.audio import sample as sample_audio
     except ImportError:
         sample_audio = None  # type: ignore[assignment]
     if sample_audio is not None:
@@ -285,7 +276,7 @@ def test_silent_audio_scripted_undeployed_and_qwen_rejected(tmp_path: Path) -> N
 
 
 def test_real_review_silent_audio_ends_undeployed(tmp_path: Path) -> None:
-    pytest.importorskip("reconciler.audio")
+    pytest.importorskip("reconciler.audio.probe")
     p = open_local(make_desired(tmp_path), {"VOICECTL_LOCAL_REVIEW_DELAY": str(DELAY)})
     try:
         good = create(p, tmp_path, name="good")
@@ -299,7 +290,7 @@ def test_real_review_silent_audio_ends_undeployed(tmp_path: Path) -> None:
 
 
 def test_real_review_rejects_short_and_undecodable_audio(tmp_path: Path) -> None:
-    pytest.importorskip("reconciler.audio")
+    pytest.importorskip("reconciler.audio.probe")
     p = open_local(make_desired(tmp_path), {"VOICECTL_LOCAL_REVIEW_DELAY": str(DELAY)})
     try:
         with pytest.raises(AudioRejected) as err:

@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from reconciler.executor import ApplyReport
-from reconciler.plan import CREATE_BEFORE_DESTROY, DESTROY_BEFORE_CREATE, Blocked, Change, Drift, Plan, Quota
-from reconciler.render import MARKDOWN_LIMIT, MARKER, REPORT_MARKER, render_markdown, render_report_markdown
+from reconciler.apply.report import ApplyReport
+from reconciler.plan.plan import CREATE_BEFORE_DESTROY, DESTROY_BEFORE_CREATE, Blocked, Change, Drift, Plan, Quota
+from reconciler.ui.render import MARKDOWN_LIMIT, MARKER, REPORT_MARKER, render_markdown, render_report_markdown
 from tests import harness
 from tests.fakes import FakeAccount, MemoryStateStore, binding, desired, voice
 

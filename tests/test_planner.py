@@ -8,7 +8,7 @@ import json
 import pytest
 
 from reconciler.model import VoiceStatus
-from reconciler.planner import PlanOptions, plan_changes
+from reconciler.plan.planner import PlanOptions, plan_changes
 from tests.fakes import FakeAccount, MemoryStateStore, binding, desired, voice
 from tests.harness import apply, make_plan
 
@@ -277,7 +277,7 @@ def test_unknown_target_is_an_error(account, store) -> None:
 def test_fingerprint_is_deterministic_and_sensitive(account, store) -> None:
     d = desired([voice("a")])
     state = store.read()
-    from reconciler.live import read_live
+    from reconciler.providers.snapshot import read_live
     from tests.fakes import fake_provider
 
     live = read_live(fake_provider(account, store), d, state)

@@ -15,14 +15,14 @@ import pytest
 
 from reconciler.errors import LockHeld, StateConflict, StateCorrupt, VoicectlError
 from reconciler.model import BindingRecord, LockInfo, StateDoc, VoiceRecord
-from reconciler.state import HISTORY_KEEP, LocalStateStore
+from reconciler.state.local import HISTORY_KEEP, LocalStateStore
 
 REPO = Path(__file__).resolve().parents[1]
 
 # A lock holder in another process: takes the lock, prints its id, then behaves as argv[2] says.
 HOLDER = """
 import sys, time
-from reconciler.state import LocalStateStore
+from reconciler.state.local import LocalStateStore
 store = LocalStateStore(sys.argv[1])
 lock = store.acquire_lock("apply", timeout=float(sys.argv[3]) if len(sys.argv) > 3 else 0.0)
 print(lock.id, flush=True)

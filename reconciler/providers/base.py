@@ -1,6 +1,6 @@
 """The ports: what the core needs from an account, as small Protocols.
 
-The planner never sees these; the reader (`reconciler.live`) and the executor do. Each provider (`local`,
+The planner never sees these; the reader (`reconciler.providers.snapshot`) and the executor do. Each provider (`local`,
 `aliyun`) implements all four and is opened through `reconciler.providers.open_provider`. Nothing above this
 package imports a cloud SDK.
 

@@ -88,7 +88,7 @@ def _load_reviewer() -> Any:
     """`reconciler.audio.review_audio`, or None while it does not exist (then no content checks)."""
     global _warned
     try:
-        from reconciler.audio import review_audio  # type: ignore[attr-defined,unused-ignore]
+        from reconciler.audio.review import review_audio
     except ImportError as exc:
         if not _warned:
             _warned = True
@@ -105,7 +105,7 @@ def review(data: bytes, ext_hint: str | None, target_model: str) -> Verdict:
     reviewer = _load_reviewer()
     if reviewer is None:
         return Verdict(None, [])
-    from reconciler.model import MODELS
+    from reconciler.catalog import MODELS
 
     fd, path = tempfile.mkstemp(prefix="emu-audio-", suffix="." + _sniff(data, ext_hint))
     try:

@@ -54,7 +54,7 @@ def _open_state(desired: Desired, oss: OssAccount) -> StateStore:
 
         return OssStateStore(oss, desired.account.oss.bucket, state.key)
     if state.backend == "local":
-        from reconciler.state import LocalStateStore  # type: ignore[import-not-found,unused-ignore]
+        from reconciler.state.local import LocalStateStore  # type: ignore[import-not-found,unused-ignore]
 
         return LocalStateStore(os.path.join(desired.base_dir, state.path))
     raise VoicectlError(f"unknown state backend {state.backend!r}: use local or oss")

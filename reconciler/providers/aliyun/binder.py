@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reconciler.errors import AuthError, ProviderError
-from reconciler.model import BindingSpec, LiveBinding, StateDoc, binding_address
+from reconciler.model import BindingSpec, LiveBinding, StateDoc
+from reconciler.naming import binding_address
 from reconciler.providers.aliyun.errors import TransportFailure, missing_credentials, redact
 from reconciler.providers.aliyun.oss import AK_ID, AK_SECRET, STS_TOKEN
 from reconciler.providers.aliyun.ratelimit import RetryPolicy

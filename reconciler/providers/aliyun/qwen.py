@@ -7,32 +7,24 @@ Qwen voices have no review (usable at once, reported as OK) and no update. voice
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from reconciler.errors import ProviderError, VoiceNotFound
-from reconciler.model import LiveVoice, VoiceStatus, qwen_preferred_name
+from reconciler.model import LiveVoice, VoiceStatus
+from reconciler.naming import qwen_preferred_name, qwen_preferred_name_of
 from reconciler.providers.aliyun.create import EnrollmentClient, create_without_duplicates
 
 log = logging.getLogger("voicectl.aliyun")
 
 PAGE_SIZE = 100
 MAX_PAGES = 100
-# Qwen voice ids embed the preferred name: qwen-tts-vc-{preferred_name}-voice-...
-_ID_NAME = re.compile(r"^qwen-tts-vc-([A-Za-z0-9_]{1,16})-")
-
-
-def is_qwen_voice_id(voice_id: str) -> bool:
-    # CosyVoice ids start with their target model ("cosyvoice-..."); Qwen ids with "qwen".
-    return voice_id.startswith("qwen")
 
 
 def preferred_name_of(item: dict[str, Any]) -> str | None:
     name = item.get("preferred_name")
     if name:
         return str(name)
-    match = _ID_NAME.match(str(item.get("voice") or ""))
-    return match.group(1) if match else None
+    return qwen_preferred_name_of(str(item.get("voice") or ""))
 
 
 class QwenVoiceClient(EnrollmentClient):

@@ -20,7 +20,7 @@ from typing import Any
 from reconciler.errors import LockHeld, ProviderError, StateConflict, StateCorrupt, VoicectlError
 from reconciler.model import LockInfo, StateDoc
 from reconciler.providers.aliyun.oss import OssAccount
-from reconciler.state import lock_to_remove, new_lock
+from reconciler.state.lock import lock_to_remove, new_lock
 
 log = logging.getLogger("voicectl.aliyun")
 

@@ -10,12 +10,14 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from reconciler.catalog import MODELS
 from reconciler.errors import ProviderError, VoiceNotFound
-from reconciler.model import MODELS, LiveVoice, cosyvoice_prefix_of, resource_link_matches
+from reconciler.model import LiveVoice
+from reconciler.naming import cosyvoice_model_of, cosyvoice_prefix_of, is_qwen_voice_id, resource_link_matches
 from reconciler.providers.aliyun.create import DEFAULT_SETTLE, EnrollmentClient, create_without_duplicates
 from reconciler.providers.aliyun.dashscope_http import DashScopeHttp
 from reconciler.providers.aliyun.errors import strip_query
-from reconciler.providers.aliyun.qwen import QwenVoiceClient, is_qwen_voice_id
+from reconciler.providers.aliyun.qwen import QwenVoiceClient
 from reconciler.providers.aliyun.ratelimit import RetryPolicy
 
 log = logging.getLogger("voicectl.aliyun")
@@ -34,11 +36,6 @@ def paged(fetch: Callable[[int], list[dict[str, Any]]], policy: RetryPolicy) -> 
         if len(page) < PAGE_SIZE:
             return items
     raise ProviderError(f"listing voices did not end after {MAX_PAGES} pages of {PAGE_SIZE}")
-
-
-def _model_of(voice_id: str) -> str:
-    parts = voice_id.rsplit("-", 2)
-    return parts[0] if len(parts) == 3 else ""
 
 
 class CosyVoiceClient(EnrollmentClient):
@@ -109,7 +106,7 @@ class CosyVoiceClient(EnrollmentClient):
         voice_id = str(item["voice_id"])
         return LiveVoice(
             voice_id=voice_id,
-            model=str(item.get("target_model") or _model_of(voice_id)),
+            model=str(item.get("target_model") or cosyvoice_model_of(voice_id)),
             status=str(item.get("status") or "DEPLOYING"),
             prefix=cosyvoice_prefix_of(voice_id),
             created=item.get("gmt_create"),
@@ -136,7 +133,7 @@ class AliyunVoiceService:
         return self.cosyvoice.list_all() + self.qwen.list_all()
 
     def list_for_review(self, voice_ids: Iterable[str]) -> list[LiveVoice]:
-        """The listings that can hold `voice_ids` (see reconciler.review): Qwen's only when a Qwen id is among
+        """The listings that can hold `voice_ids` (see reconciler.apply.review_wait): Qwen's only when a Qwen id is among
         them, and CosyVoice's filtered by prefix when they share one, so that waiting for one config's
         voices reads one page per tick instead of the whole account's pages of both families."""
         ids = set(voice_ids)

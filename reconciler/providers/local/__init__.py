@@ -15,10 +15,11 @@ from collections.abc import Mapping
 
 from reconciler.errors import VoicectlError
 from reconciler.model import Desired
+from reconciler.naming import prefix_of
 from reconciler.providers.base import Provider
 from reconciler.providers.local.account import LocalAccount
 from reconciler.providers.local.binder import LocalBinder
-from reconciler.providers.local.db import AccountDb, env_seconds, local_dir, prefix_of
+from reconciler.providers.local.db import AccountDb, env_seconds, local_dir
 from reconciler.providers.local.objects import LocalAudioStore, resolve_audio_url
 from reconciler.providers.local.voices import (
     FORMAT_CODES,
@@ -26,7 +27,7 @@ from reconciler.providers.local.voices import (
     Reviewer,
     review_with_audio_module,
 )
-from reconciler.state import LocalStateStore
+from reconciler.state.local import LocalStateStore
 
 DEFAULT_REVIEW_DELAY = 2.0
 

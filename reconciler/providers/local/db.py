@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator, Mapping
 
 from reconciler.errors import VoicectlError
-from reconciler.model import cosyvoice_prefix_of
 
 LOCAL_DIR = os.path.join(".voicectl", "local")
 DB_NAME = "account.db"
@@ -174,19 +173,3 @@ def env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
 
 def iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-QWEN_ID_HEAD = "qwen-tts-vc-"
-QWEN_ID_MARK = "-voice-"
-
-
-def prefix_of(voice_id: str) -> str | None:
-    """The ownership prefix a voice id carries, for either id scheme; None when it carries none.
-
-    CosyVoice: `{model}-{prefix}-{uid}`. Qwen: `qwen-tts-vc-{preferred_name}-voice-{stamp}-{hex}`, where
-    preferred_name is `{prefix}_{...}` (see `reconciler.model.qwen_preferred_name`)."""
-    if voice_id.startswith(QWEN_ID_HEAD) and QWEN_ID_MARK in voice_id:
-        preferred = voice_id[len(QWEN_ID_HEAD) :].rsplit(QWEN_ID_MARK, 1)[0]
-        head, sep, _ = preferred.partition("_")
-        return head if sep and head else None
-    return cosyvoice_prefix_of(voice_id)

@@ -9,9 +9,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 
+from reconciler.catalog import MODELS, ModelInfo
 from reconciler.errors import AudioRejected, ProviderError, QuotaExceeded, VoiceNotFound
-from reconciler.model import MODELS, PREFIX_PATTERN, LiveVoice, ModelInfo, VoiceStatus, qwen_preferred_name
-from reconciler.providers.local.db import QWEN_ID_HEAD, QWEN_ID_MARK, AccountDb, Tx, iso, prefix_of
+from reconciler.model import PREFIX_PATTERN, LiveVoice, VoiceStatus
+from reconciler.naming import QWEN_ID_HEAD, QWEN_ID_MARK, prefix_of, qwen_preferred_name
+from reconciler.providers.local.db import AccountDb, Tx, iso
 from reconciler.providers.local.objects import resolve_audio_url
 
 # Review outcome of a file: "Code: message" strings, empty when it passes (reconciler.audio.review_audio).
@@ -35,9 +37,9 @@ VOICE_COLUMNS = "voice_id, model, display_name, resource_link, created, modified
 def review_with_audio_module(path: str, model: ModelInfo) -> list[str]:
     """Run `reconciler.audio.review_audio`; while that module does not exist yet, every file passes."""
     try:
-        from reconciler.audio import review_audio  # type: ignore[attr-defined]
+        from reconciler.audio.review import review_audio
     except ModuleNotFoundError as exc:
-        if exc.name != "reconciler.audio":
+        if exc.name != "reconciler.audio.probe":
             raise  # a dependency of the module is missing: a real failure, not "not written yet"
         return []
     return list(review_audio(path, model=model))

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from reconciler.model import Desired, StateDoc
-from reconciler.plan import Blocked, Change
+from reconciler.plan.plan import Blocked, Change
 
 if TYPE_CHECKING:
-    from reconciler.planner import PlanOptions
+    from reconciler.plan.planner import PlanOptions
 
 
 def destructive(changes: list[Change]) -> list[Change]:

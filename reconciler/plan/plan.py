@@ -1,7 +1,7 @@
 """The plan: a first-class object holding changes, the ordered steps that carry them out, the quota
 simulation, guard verdicts and drift, with its own safety check (`raise_if_blocked`) and JSON form.
 
-Renderers (text, markdown) live in `reconciler.render`; the planner that builds a Plan is `reconciler.planner`.
+Renderers (text, markdown) live in `reconciler.ui.render`; the planner that builds a Plan is `reconciler.plan.planner`.
 """
 
 from __future__ import annotations

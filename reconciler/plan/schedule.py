@@ -15,8 +15,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from reconciler.model import MODELS, Desired, LiveSnapshot, StateDoc, VoiceStatus
-from reconciler.plan import CREATE_BEFORE_DESTROY, DESTROY_BEFORE_CREATE, Blocked, Change, Quota, Step
+from reconciler.catalog import MODELS
+from reconciler.model import Desired, LiveSnapshot, StateDoc, VoiceStatus
+from reconciler.plan.plan import CREATE_BEFORE_DESTROY, DESTROY_BEFORE_CREATE, Blocked, Change, Quota, Step
 
 PHASES = {0: "state", 1: "detach", 2: "free", 3: "clone", 4: "review", 5: "bind", 6: "retire"}
 

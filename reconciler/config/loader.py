@@ -19,20 +19,11 @@ from urllib.parse import urlsplit
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from reconciler.catalog import MODELS
+from reconciler.config.schema import MAX_VOICES, SCHEMA
+from reconciler.config.yamlpos import MAX_BYTES, LoadedYaml, Path, YamlError, load_yaml
 from reconciler.errors import ConfigError, Problem
-from reconciler.model import (
-    MODELS,
-    AccountSpec,
-    AudioSource,
-    BindingSpec,
-    Desired,
-    Guards,
-    OssSpec,
-    StateSpec,
-    VoiceSpec,
-)
-from reconciler.schema import MAX_VOICES, SCHEMA
-from reconciler.yamlpos import MAX_BYTES, LoadedYaml, Path, YamlError, load_yaml
+from reconciler.model import AccountSpec, AudioSource, BindingSpec, Desired, Guards, OssSpec, StateSpec, VoiceSpec
 
 DEFAULT_FILE = "voices.yaml"
 _validator = Draft202012Validator(SCHEMA)
@@ -390,7 +381,7 @@ class _Checker:
 
     def inspect(self, i: int, voice: dict[str, Any], ref: str, real: str) -> None:
         path: Path = ("voices", i, "audio")
-        from reconciler.audio import MAX_BYTES as MAX_AUDIO_BYTES
+        from reconciler.audio.rules import MAX_BYTES as MAX_AUDIO_BYTES
 
         size = os.path.getsize(real)
         if size > MAX_AUDIO_BYTES:
@@ -405,7 +396,7 @@ class _Checker:
         if model is None or not self.check_audio:
             self.audio[i] = AudioSource(ref=ref, path=real, sha256=_sha256_cached(real), size=size)
             return
-        from reconciler.audio import inspect_audio
+        from reconciler.audio.rules import inspect_audio
 
         recorded = bool(voice.get("recorded", False))
         cache_key = (real, model.name, recorded)
@@ -497,7 +488,7 @@ _sha_cache: dict[tuple[str, int, int], str] = {}
 
 def _sha256_cached(path: str) -> str:
     """Each file is hashed once per process (keyed by path, size and mtime), however many voices use it."""
-    from reconciler.audio import sha256_file  # already imported by the caller's audio checks
+    from reconciler.audio.probe import sha256_file  # already imported by the caller's audio checks
 
     st = os.stat(path)
     key = (path, st.st_size, st.st_mtime_ns)

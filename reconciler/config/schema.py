@@ -1,6 +1,6 @@
 """The one JSON Schema of voices.yaml (draft 2020-12).
 
-`schemas/voices.schema.json` is generated from `SCHEMA` (`python -m reconciler.schema > schemas/...`) and a
+`schemas/voices.schema.json` is generated from `SCHEMA` (`python -m reconciler.config.schema > schemas/...`) and a
 test keeps the two identical, so editors, the loader and `voicectl schema` never disagree. Descriptions are
 written for editor completion (yaml-language-server shows them on hover).
 """
@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.model import DEFAULT_NODE, DEFAULT_PREFIX, DEFAULT_QUOTA, MODELS, NAME_PATTERN, PREFIX_PATTERN
+from reconciler.catalog import MODELS
+from reconciler.model import DEFAULT_NODE, DEFAULT_PREFIX, DEFAULT_QUOTA, NAME_PATTERN, PREFIX_PATTERN
 
 SCHEMA_ID = "https://voicectl.dev/schemas/voices.schema.json"
 MAX_VOICES = 1000  # the service keeps at most 1000 voices per account

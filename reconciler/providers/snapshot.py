@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from reconciler.catalog import MODELS
 from reconciler.errors import VoiceNotFound
-from reconciler.model import MODELS, Desired, LiveSnapshot, LiveVoice, StateDoc
+from reconciler.model import Desired, LiveSnapshot, LiveVoice, StateDoc
 from reconciler.providers.base import Provider
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
+from reconciler.config.schema import schema_json
 from reconciler.errors import VoicectlError
-from reconciler.schema import schema_json
 
 SAMPLE = "audio/sample.wav"
 STARTER = """\
@@ -38,7 +38,7 @@ def write_starter(path: str) -> list[str]:
         raise VoicectlError(
             f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}: init never overwrites a file"
         )
-    from reconciler.sample_audio import write_sample_wav
+    from reconciler.audio.sample import write_sample_wav
 
     os.makedirs(os.path.dirname(sample), exist_ok=True)
     write_sample_wav(sample, seconds=12.0, sample_rate=16000, seed=7)

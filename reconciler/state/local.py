@@ -16,15 +16,12 @@ Layout next to the state file (`.voicectl/state.json` by default):
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import errno
 import fcntl
-import getpass
 import json
 import os
 import re
 import shlex
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,11 +30,11 @@ from typing import Any
 
 from reconciler.errors import LockHeld, StateConflict, StateCorrupt, VoicectlError
 from reconciler.model import STATE_FORMAT_VERSION, LockInfo, StateDoc
+from reconciler.state.lock import UNKNOWN, iso_utc, lock_to_remove, new_lock
 
 HISTORY_DIR = "state.history"
 HISTORY_KEEP = 20
 LOCK_POLL_SECONDS = 0.2
-UNKNOWN = "unknown"
 _HISTORY_NAME = re.compile(r"^\d{10}\.json$")
 
 
@@ -247,7 +244,7 @@ class LocalStateStore:
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
             pass
         # Unreadable content still blocks everyone: only `force-unlock unknown` may clear it.
-        return LockInfo(id=UNKNOWN, operation=UNKNOWN, who=UNKNOWN, created=_iso(mtime))
+        return LockInfo(id=UNKNOWN, operation=UNKNOWN, who=UNKNOWN, created=iso_utc(mtime))
 
     def release_lock(self, lock: LockInfo) -> None:
         with self._guard():
@@ -267,22 +264,6 @@ class LocalStateStore:
 
 
 # -------------------------------------------------------------------------------------------- helpers
-
-
-def new_lock(operation: str) -> LockInfo:
-    """A fresh lock for this run: a new id, who (user@host) and when (UTC), for either state backend."""
-    return LockInfo(id=str(uuid.uuid4()), operation=operation, who=_who(), created=_now_iso())
-
-
-def lock_to_remove(holder: LockInfo | None, lock_id: str, location: str) -> LockInfo:
-    """`force-unlock LOCK_ID`'s check, the same for every backend: a lock must be held, and be that one."""
-    if holder is None:
-        raise VoicectlError(f"state is not locked ({location}): nothing to unlock")
-    if holder.id != lock_id:
-        raise VoicectlError(
-            f"lock id {lock_id!r} does not match the lock on {location}: {holder.describe()}. Nothing was unlocked."
-        )
-    return holder
 
 
 def _shape_problem(data: dict[str, Any]) -> str | None:
@@ -345,19 +326,3 @@ def _display(path: str) -> str:
     except ValueError:
         return path
     return path if rel.startswith("..") else rel
-
-
-def _who() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:  # no login name in some containers (uid without a passwd entry)
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
-
-
-def _iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _now_iso() -> str:
-    return _iso(time.time())

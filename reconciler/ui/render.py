@@ -11,8 +11,8 @@ from typing import Any
 
 from rich.text import Text
 
-from reconciler.executor import ApplyReport
-from reconciler.plan import CREATE_BEFORE_DESTROY, Blocked, Change, Plan
+from reconciler.apply.report import ApplyReport
+from reconciler.plan.plan import CREATE_BEFORE_DESTROY, Blocked, Change, Plan
 
 MARKER = "<!-- voicectl-plan -->"
 REPORT_MARKER = "<!-- voicectl-apply -->"

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
-    from reconciler.plan import Plan
+    from reconciler.plan.plan import Plan
 
 
 class ApplyProgress:

@@ -13,119 +13,30 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.apply.report import ApplyReport
+from reconciler.apply.review_wait import ReviewOutcome, wait_for_review
+from reconciler.catalog import MODELS
 from reconciler.errors import StateConflict, VoicectlError
 from reconciler.model import (
-    MODELS,
     BindingSpec,
     Desired,
-    LockInfo,
     StateDoc,
     VoiceRecord,
     VoiceSpec,
     VoiceStatus,
     renamed_bindings,
 )
-from reconciler.plan import DESTROY_BEFORE_CREATE, Change, Plan, Step
-from reconciler.planner import binding_record, desired_audio_key
+from reconciler.naming import desired_audio_key
+from reconciler.plan.plan import DESTROY_BEFORE_CREATE, Change, Plan, Step
+from reconciler.plan.planner import binding_record
 from reconciler.providers.base import Provider
-from reconciler.review import ReviewOutcome, wait_for_review
+from reconciler.state.journal import StateJournal
 
 _UNDER_REVIEW = "under review (DEPLOYING)"
 CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
 Progress = Callable[[str, str, str], None]  # (address, message, kind: "done" | "failed" | "info")
-
-
-@dataclass
-class ApplyReport:
-    done: list[tuple[str, str]] = field(default_factory=list)  # (address, what was done)
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (address, error)
-    not_attempted: list[tuple[str, str]] = field(default_factory=list)  # (address, why)
-    pending_review: list[str] = field(default_factory=list)  # voice addresses left under review (--no-wait)
-    # Steps that need a voice still under review, left for the next apply as --no-wait asked: not failures.
-    deferred: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.not_attempted
-
-    def summary(self) -> str:
-        counts = f"{len(self.done)} done, {len(self.failed)} failed, {len(self.not_attempted)} not attempted"
-        if not self.ok:
-            return f"Apply incomplete: {counts}."
-        if self.deferred or self.pending_review:
-            return (
-                f"Apply complete for now: {counts}; {len(self.deferred)} waiting for a review to end "
-                "(--no-wait): rerun apply to finish them."
-            )
-        return f"Apply complete: {counts}."
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "done": [{"address": a, "result": r} for a, r in self.done],
-            "failed": [{"address": a, "error": e} for a, e in self.failed],
-            "not_attempted": [{"address": a, "reason": r} for a, r in self.not_attempted],
-            "pending_review": self.pending_review,
-            "deferred": [{"address": a, "reason": r} for a, r in self.deferred],
-            "summary": self.summary(),
-        }
-
-
-@dataclass
-class _Pending:
-    change: Callable[[StateDoc], StateDoc]
-    done: bool = False
-    error: BaseException | None = None
-
-
-class StateJournal:
-    """The state document as this run changes it; every update is written through before it returns (under
-    the lock).
-
-    Group commit: updates that arrive while a write is in flight are applied in order and written together by
-    the next writer. Each still returns only once a write holding its change has succeeded, so the state
-    never lags behind a finished step; but parallel steps no longer queue one store round trip each (on OSS a
-    write is two requests, which made 10 workers' creates wait on the journal rather than on the rate limit).
-    """
-
-    def __init__(self, provider: Provider, doc: StateDoc, lock: LockInfo):
-        self._store, self._lock_info, self.doc = provider.state, lock, doc
-        self._queue_mutex = threading.Lock()
-        self._write_mutex = threading.Lock()
-        self._queue: list[_Pending] = []
-
-    def update(self, change: Callable[[StateDoc], StateDoc]) -> None:
-        mine = _Pending(change)
-        with self._queue_mutex:
-            self._queue.append(mine)
-        with self._write_mutex:
-            if not mine.done:  # nobody took it into a batch while we waited: write everything queued
-                self._write_queued()
-        if mine.error is not None:
-            raise mine.error
-
-    def _write_queued(self) -> None:
-        with self._queue_mutex:
-            batch, self._queue = self._queue, []
-        doc, applied = self.doc, []
-        for pending in batch:
-            try:
-                doc = pending.change(doc)
-                applied.append(pending)
-            except BaseException as e:  # that step's own error; the others' changes still get written
-                pending.error = e
-        try:
-            if applied:
-                self.doc = self._store.write(doc, self._lock_info)
-        except BaseException as e:  # nothing of the batch was written: every step in it sees the error
-            for pending in applied:
-                pending.error = e
-        finally:
-            for pending in batch:
-                pending.done = True
 
 
 def _with(doc: StateDoc, **parts: Any) -> StateDoc:
@@ -358,7 +269,7 @@ class Executor:
         ttl = self.desired.account.oss.url_ttl
         if voice.audio.url:
             return self.provider.audio.url_for(voice.audio.url, ttl)
-        key = desired_audio_key(self.desired, voice)
+        key = desired_audio_key(self.desired.account.oss.key_prefix, voice)
         ext = key.rsplit(".", 1)[-1]
         uploaded = self.provider.audio.ensure_uploaded(
             path=voice.audio.path or "",
@@ -376,7 +287,7 @@ class Executor:
             model=voice.model,
             prefix=self.desired.account.prefix,
             audio_url=self.urls[step.address],
-            audio_key=desired_audio_key(self.desired, voice),
+            audio_key=desired_audio_key(self.desired.account.oss.key_prefix, voice),
             language=voice.language,
         )
         status = _initial_status(voice)
@@ -402,7 +313,7 @@ class Executor:
             voice_id=voice_id,
             model=voice.model,
             audio_identity=voice.audio.identity,
-            audio_key=desired_audio_key(self.desired, voice),
+            audio_key=desired_audio_key(self.desired.account.oss.key_prefix, voice),
             status=status,
             language=voice.language,
             protect=voice.protect,

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
+from reconciler.catalog import MODELS
 from reconciler.errors import VoicectlError
-from reconciler.guards import check_guards
 from reconciler.model import (
-    MODELS,
     BindingRecord,
     BindingSpec,
     Desired,
@@ -30,12 +27,11 @@ from reconciler.model import (
     VoiceRecord,
     VoiceSpec,
     VoiceStatus,
-    audio_key,
-    qwen_preferred_name,
-    resource_link_matches,
 )
-from reconciler.plan import Change, Drift, Plan
-from reconciler.schedule import build_schedule
+from reconciler.naming import desired_audio_key, qwen_preferred_name, resource_link_matches
+from reconciler.plan.guards import check_guards
+from reconciler.plan.plan import Change, Drift, Plan
+from reconciler.plan.schedule import build_schedule
 
 
 @dataclass(frozen=True)
@@ -50,16 +46,6 @@ class PlanOptions:
             "refresh_only": self.refresh_only,
             "allow_delete": sorted(self.allow_delete),
         }
-
-
-def desired_audio_key(desired: Desired, voice: VoiceSpec) -> str:
-    """The object key a voice's audio is (or will be) uploaded under; for remote audio, its own location."""
-    src = voice.audio
-    if src.url:
-        parts = urlsplit(src.url)
-        return parts.path.lstrip("/") if parts.scheme == "oss" else src.url
-    ext = src.ext or os.path.splitext(src.path or src.ref)[1].lstrip(".").lower() or "wav"
-    return audio_key(desired.account.oss.key_prefix, voice.name, src.sha256 or "", ext)
 
 
 def plan_changes(
@@ -161,7 +147,7 @@ class _Planner:
     def find_orphan(self, voice: VoiceSpec) -> LiveVoice | None:
         """A voice of ours that the state lost track of (create response lost, crash before the state
         write), recognised by the audio key in its resource_link (Qwen: by its preferred_name)."""
-        key = desired_audio_key(self.desired, voice)
+        key = desired_audio_key(self.desired.account.oss.key_prefix, voice)
         qwen_name = qwen_preferred_name(self.prefix, voice.name)
         for orphan in self.orphans:
             if orphan.voice_id in self.adopted or orphan.model != voice.model:

@@ -1,0 +1,1 @@
+"""Carrying a plan out through the ports: the executor, the review wait and the apply report."""

@@ -1,0 +1,1 @@
+"""voices.yaml: reading it with positions, its JSON Schema, the checks, and the starter `init` writes."""
