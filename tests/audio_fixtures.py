@@ -223,7 +223,7 @@ def speech_then_silence(path: Path, speech_seconds: float, total_seconds: float)
     fails the review's 5 s of signal."""
     sample_rate = 16000
     pcm = speech_pcm(seconds=speech_seconds, sample_rate=sample_rate, seed=5)
-    pcm.extend(bytes(2 * (int(total_seconds * sample_rate) - len(pcm))))
+    pcm.extend(array("h", bytes(2 * (int(total_seconds * sample_rate) - len(pcm)))))
     with open(path, "wb") as out:
         out.write(wav_header(data_bytes=len(pcm) * 2))
         out.write(pcm.tobytes())

@@ -53,19 +53,24 @@ def resolve_config_path(file: str | None, env: Mapping[str, str] | None = None) 
     return file or env.get("VOICECTL_FILE") or DEFAULT_FILE
 
 
-def load_desired(file: str, *, check_audio: bool = True, read_audio: bool = True) -> tuple[Desired, list[Problem]]:
+def load_desired(
+    file: str, *, check_audio: bool = True, read_audio: bool = True, lint: bool = True
+) -> tuple[Desired, list[Problem]]:
     """The validated desired state and its warnings; raises ConfigError carrying every error.
 
     `read_audio=False` skips the audio files entirely (no hashing, no checks): for commands that only need
     the account settings and names (`agent-config`, `state`, `force-unlock`, `voices`, the runtime helper),
-    which may run where the source audio is not present."""
-    result = validate_file(file, check_audio=check_audio, read_audio=read_audio)
+    which may run where the source audio is not present. `lint=False` (`--no-lint`) keeps the documented
+    audio checks but skips the quality lint of what the audio contains."""
+    result = validate_file(file, check_audio=check_audio, read_audio=read_audio, lint=lint)
     if not result.valid or result.desired is None:
         raise ConfigError(result.errors)
     return result.desired, result.warnings
 
 
-def validate_file(file: str, *, check_audio: bool = True, read_audio: bool = True) -> ValidationResult:
+def validate_file(
+    file: str, *, check_audio: bool = True, read_audio: bool = True, lint: bool = True
+) -> ValidationResult:
     result = ValidationResult(file=file)
     try:
         raw = _read_config(file)
@@ -87,6 +92,7 @@ def validate_file(file: str, *, check_audio: bool = True, read_audio: bool = Tru
         return result
     checker = _Checker(file, loaded, result, check_audio=check_audio, file_sha256=hashlib.sha256(raw).hexdigest())
     checker.read_audio = read_audio
+    checker.lint = lint
     checker.run()
     return result
 
@@ -155,6 +161,7 @@ class _Checker:
         self.file_sha256 = file_sha256
         self.audio: dict[int, AudioSource] = {}  # voice index -> resolved audio
         self.read_audio = True
+        self.lint = True
         self.inspected: dict[tuple[str, str, bool], Any] = {}
 
     # -- reporting --------------------------------------------------------------------------------
@@ -396,12 +403,11 @@ class _Checker:
         if model is None or not self.check_audio:
             self.audio[i] = AudioSource(ref=ref, path=real, sha256=_sha256_cached(real), size=size)
             return
-        from reconciler.audio.rules import inspect_audio
-
         recorded = bool(voice.get("recorded", False))
-        cache_key = (real, model.name, recorded)
+        lint = self.lint and voice.get("lint", True) is not False
+        cache_key = (real, model.name, recorded, lint)
         if cache_key not in self.inspected:  # a file shared by several voices is probed once
-            self.inspected[cache_key] = inspect_audio(real, model=model, recorded=recorded, sha256=_sha256_cached(real))
+            self.inspected[cache_key] = _inspect(real, model=model, recorded=recorded, lint=lint)
         report = self.inspected[cache_key]
         for message in report.errors:
             self.error(path, f"audio {ref}: {message}")
@@ -481,6 +487,17 @@ def _a(kind: object) -> str:
     if isinstance(kind, list):
         return " or ".join(names.get(k, k) for k in kind)
     return names.get(str(kind), str(kind))
+
+
+def _inspect(real: str, *, model: Any, recorded: bool, lint: bool) -> Any:
+    """The documented checks of one file, and the quality lint of its content unless it is skipped."""
+    if lint:
+        from reconciler.audio.lint import lint_file
+
+        return lint_file(real, model=model, recorded=recorded, sha256=_sha256_cached(real))
+    from reconciler.audio.rules import inspect_audio
+
+    return inspect_audio(real, model=model, recorded=recorded, sha256=_sha256_cached(real))
 
 
 _sha_cache: dict[tuple[str, int, int], str] = {}

@@ -1,0 +1,105 @@
+"""Lint metrics cached by the audio's content sha256, so an unchanged file is analysed once.
+
+Two levels: a dict for the process (plan and apply in one `voicectl apply`, the local provider's review of
+the uploaded copy, a file shared by several voices), and a per-user directory across runs:
+`$VOICECTL_CACHE_DIR`, else `$XDG_CACHE_HOME/voicectl`, else `~/.cache/voicectl`; `VOICECTL_CACHE_DIR=off`
+turns it off. It lives outside the project, keyed by content only (never a path), so a checkout, a CI
+workspace or a read-only mount of the project is never written.
+
+`voicectl plan` reads the directory but never writes it (the contract: plan writes nothing anywhere):
+`validate`, `lint` and `apply` write it. So `voicectl validate && voicectl plan && voicectl apply` analyses
+each file once, and a plan on a cold cache costs its analysis and leaves no trace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from threading import Lock
+
+from reconciler.audio.analysis import Metrics
+
+# Bump whenever the analysis changes what it measures: cached metrics of another version are ignored.
+ANALYSIS_VERSION = 1
+ENV = "VOICECTL_CACHE_DIR"
+
+
+def cache_root(env: Mapping[str, str] | None = None) -> str | None:
+    """The cache directory for this user, or None when turned off."""
+    env = os.environ if env is None else env
+    configured = env.get(ENV)
+    if configured is not None:
+        return None if configured.strip().lower() in ("", "off", "0", "none") else configured
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "voicectl")
+
+
+class MetricsCache:
+    def __init__(self, root: str | None, *, writable: bool = True):
+        self.root = root
+        self.writable = writable
+        self.analysed = 0  # files measured by this cache (the rest were hits): what the tests count
+        self._memo: dict[str, Metrics] = {}
+        self._lock = Lock()
+
+    def _path(self, sha256: str) -> str | None:
+        if self.root is None:
+            return None
+        return os.path.join(self.root, f"lint-v{ANALYSIS_VERSION}", sha256[:2], f"{sha256}.json")
+
+    def get(self, sha256: str, measure: Callable[[], Metrics]) -> Metrics:
+        with self._lock:
+            hit = self._memo.get(sha256)
+        if hit is not None:
+            return hit
+        metrics = self._read(sha256)
+        if metrics is None:
+            metrics = measure()
+            with self._lock:
+                self.analysed += 1
+            self._write(sha256, metrics)
+        with self._lock:
+            self._memo[sha256] = metrics
+        return metrics
+
+    def _read(self, sha256: str) -> Metrics | None:
+        path = self._path(sha256)
+        if path is None:
+            return None
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return Metrics.from_json(json.load(fh))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # absent, unreadable or from an older layout: measure again
+
+    def _write(self, sha256: str, metrics: Metrics) -> None:
+        path = self._path(sha256)
+        if path is None or not self.writable:
+            return
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            # Write-then-rename: a concurrent reader sees the old state or the whole entry, never half of it.
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(metrics.to_json(), fh)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache that cannot be written (read-only home, full disk) only costs time
+
+
+_default: MetricsCache | None = None
+
+
+def default_cache() -> MetricsCache:
+    """The process's cache, on the user's directory as the environment names it."""
+    global _default
+    if _default is None:
+        _default = MetricsCache(cache_root())
+    return _default
+
+
+def read_only() -> None:
+    """From now on this process never writes the cache directory (`voicectl plan`)."""
+    default_cache().writable = False
