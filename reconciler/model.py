@@ -6,7 +6,7 @@ providers speak in `LiveVoice` and `LiveBinding`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -248,6 +248,19 @@ class BindingRecord:
         }
 
     @classmethod
+    def of(cls, spec: BindingSpec, voice_id: str) -> BindingRecord:
+        """The record of a binding as voices.yaml declares it, speaking with `voice_id`."""
+        return cls(
+            agent=spec.agent,
+            node=spec.node,
+            voice=spec.voice,
+            voice_id=voice_id,
+            model=spec.model,
+            workflow=spec.workflow,
+            instances=spec.instances,
+        )
+
+    @classmethod
     def from_json(cls, data: dict[str, Any]) -> BindingRecord:
         return cls(
             agent=data["agent"],
@@ -301,13 +314,6 @@ class StateDoc:
         ids = {r.voice_id: r.name or "" for r in self.deposed.values()}
         ids.update({r.voice_id: name for name, r in self.voices.items()})
         return ids
-
-
-def renamed_bindings(doc: StateDoc, old: str | None, new: str) -> dict[str, BindingRecord]:
-    """The state's bindings with those of voice `old` pointing at its new name `new`."""
-    if not old:
-        return dict(doc.bindings)
-    return {k: (replace(b, voice=new) if b.voice == old else b) for k, b in doc.bindings.items()}
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,8 @@ class LocalAccount:
         rows = self._db.query("SELECT review_error FROM voices WHERE voice_id = ?", (voice_id,))
         if not rows:
             raise not_found(voice_id)
-        return rows[0][0]
+        value: str | None = rows[0][0]
+        return value
 
     # ------------------------------------------------------------------------------- agents, instances
 
@@ -129,7 +130,8 @@ class LocalAccount:
         rows = self._db.query("SELECT voice_id FROM instances WHERE instance_id = ?", (instance_id,))
         if not rows:
             raise VoicectlError(f"instance {instance_id} not found in the local account")
-        return rows[0][0]
+        value: str | None = rows[0][0]
+        return value
 
     # ------------------------------------------------------------------------------------- lifecycle
 

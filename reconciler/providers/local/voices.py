@@ -8,6 +8,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from reconciler.catalog import MODELS, ModelInfo
 from reconciler.errors import AudioRejected, ProviderError, QuotaExceeded, VoiceNotFound
@@ -58,7 +59,7 @@ def status_at(ready_at: float, final_status: str, now: float) -> str:
     return VoiceStatus.DEPLOYING.value if now < ready_at else final_status
 
 
-def row_to_live(row: tuple, now: float, *, with_link: bool) -> LiveVoice:
+def row_to_live(row: tuple[Any, ...], now: float, *, with_link: bool) -> LiveVoice:
     voice_id, model, display_name, link, created, modified, ready_at, final_status, _ = row
     return LiveVoice(
         voice_id=voice_id,
