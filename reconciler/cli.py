@@ -286,6 +286,7 @@ def apply(
 ) -> int:
     """Carry out the plan: upload audio, clone, wait for review, rebind agents, delete what is gone."""
     from reconciler import operations
+    from reconciler.apply.executor import RunSettings
     from reconciler.ui.progress import ApplyProgress
     from reconciler.ui.text import render_report_text, render_text
 
@@ -311,18 +312,10 @@ def apply(
             con.print(render_text(p), end="")
             progress.plan_ready(p)
 
-        outcome = operations.apply(
-            desired,
-            options,
-            expect_fingerprint=expected,
-            confirm=confirm,
-            parallelism=parallelism,
-            wait=wait,
-            timeout=timeout,
-            lock_timeout=lock_timeout,
-            progress=progress,
-            on_plan=show_plan,
+        request = operations.ApplyRequest(
+            options, expected, lock_timeout, RunSettings(parallelism=parallelism, wait=wait, timeout=timeout)
         )
+        outcome = operations.apply(desired, request, confirm=confirm, progress=progress, on_plan=show_plan)
     if as_json:
         from reconciler.ui.json_view import apply_json, dumps
 

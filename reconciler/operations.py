@@ -11,10 +11,10 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.apply.executor import Executor, Progress
+from reconciler.apply.executor import Executor, Progress, RunSettings
 from reconciler.apply.report import ApplyReport
 from reconciler.errors import PlanStale, VoicectlError
 from reconciler.model import Desired, LockInfo, StateDoc, VoiceRecord
@@ -92,25 +92,30 @@ class ApplyOutcome:
     cancelled: bool = False
 
 
+@dataclass(frozen=True)
+class ApplyRequest:
+    """What `voicectl apply` was asked: the plan's options, the fingerprint it must have (from a saved plan
+    or the PR comment), how long to wait for the lock, and how to run."""
+
+    options: PlanOptions
+    expect_fingerprint: str | None = None
+    lock_timeout: float = 0.0
+    run: RunSettings = field(default_factory=RunSettings)
+
+
 def apply(
     desired: Desired,
-    options: PlanOptions,
+    request: ApplyRequest,
     *,
-    expect_fingerprint: str | None = None,
     confirm: Callable[[Plan], bool] | None = None,
-    parallelism: int = 10,
-    wait: bool = True,
-    timeout: float = 900.0,
-    lock_timeout: float = 0.0,
     progress: Progress | None = None,
     on_plan: Callable[[Plan], None] | None = None,
 ) -> ApplyOutcome:
-    """Lock, re-plan from fresh inputs, refuse if stale or blocked, confirm, execute, unlock.
-
-    `expect_fingerprint` comes from a saved plan or the PR comment: the plan computed now must be the
-    same plan, or nothing is done."""
-    with _locked_provider(desired, "apply", lock_timeout) as (provider, lock):
-        plan = compute_plan(provider, desired, options)
+    """Lock, re-plan from fresh inputs, refuse if stale or blocked, confirm, execute, unlock: the plan computed
+    now must have the expected fingerprint, or nothing is done."""
+    expect_fingerprint = request.expect_fingerprint
+    with _locked_provider(desired, "apply", request.lock_timeout) as (provider, lock):
+        plan = compute_plan(provider, desired, request.options)
         if expect_fingerprint and plan.fingerprint != expect_fingerprint:
             raise PlanStale(
                 "plan is stale: voices.yaml, an audio file, the state or the account changed since it was made "
@@ -128,9 +133,7 @@ def apply(
         if confirm is not None and not confirm(plan):
             return ApplyOutcome(plan, None, cancelled=True)
         journal = StateJournal(provider.state, prior, lock)
-        executor = Executor(
-            provider, desired, plan, journal, parallelism=parallelism, wait=wait, timeout=timeout, progress=progress
-        )
+        executor = Executor(provider, desired, plan, journal, request.run, progress)
         return ApplyOutcome(plan, executor.run())
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.apply.executor import Executor
+from reconciler.apply.executor import Executor, RunSettings
 from reconciler.apply.report import ApplyReport
 from reconciler.model import Desired
 from reconciler.plan.plan import Plan, PlanOptions
@@ -34,9 +34,8 @@ def apply(
         if plan.is_blocked or not plan.has_changes:
             return plan, None
         journal = StateJournal(provider.state, store.read(), lock)
-        executor = Executor(
-            provider, d, plan, journal, parallelism=parallelism, wait=wait, timeout=30, sleep=lambda s: None
-        )
+        settings = RunSettings(parallelism=parallelism, wait=wait, timeout=30, sleep=lambda s: None)
+        executor = Executor(provider, d, plan, journal, settings)
         return plan, executor.run()
     finally:
         store.release_lock(lock)

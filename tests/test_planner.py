@@ -83,6 +83,14 @@ def test_model_change_replaces_create_before_destroy_and_moves_binding_first(acc
     assert phases.index(("clone", "create", "voice.a")) < phases.index(("bind", "bind", "binding.ag.tts"))
     assert phases.index(("bind", "bind", "binding.ag.tts")) < phases.index(("retire", "delete", "voice.a"))
     assert plan.quota.peak == 2
+    # The graph edges: the bind waits for the new voice's clone and review; retiring the old voice waits for
+    # the bind and for the new voice to be approved.
+    by_id = {s.id: s for s in plan.steps}
+    bind = next(s for s in plan.steps if s.op == "bind")
+    retire = next(s for s in plan.steps if s.phase == "retire")
+    assert sorted(by_id[n].op for n in bind.needs) == ["create", "wait"] and bind.needs_ok_voice == "a"
+    assert bind.id in retire.needs and retire.voice_id == old_id and retire.needs_ok_voice == "a"
+    assert all(n in by_id for s in plan.steps for n in s.needs)
     converge(d2, account, store, allow_delete=("a",))
     assert old_id not in account.voices and account.violations == []
     assert store.doc.deposed == {}
@@ -101,6 +109,10 @@ def test_tight_quota_switches_to_destroy_before_create_and_names_bindings(accoun
     assert change.affected_bindings == ("binding.ag.tts",)
     assert any("console default" in n for n in change.notes)
     assert not plan.is_blocked and plan.quota.peak == 2
+    # Destroy before create: detach, then delete the old voice, then clone the new one, each needing the last.
+    by_op = {(s.phase, s.op): s for s in plan.steps if s.address in ("voice.a", "binding.ag.tts")}
+    detach, free, create = by_op[("detach", "unbind")], by_op[("free", "delete")], by_op[("clone", "create")]
+    assert free.needs == (detach.id,) and create.needs == (free.id,)
     converge(d2, account, store, allow_delete=("a",))
     assert account.violations == [] and account.peak <= 2
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from reconciler.apply.gate import Held, Outcome, blocked_by_need, blocked_by_status
 from reconciler.apply.report import ApplyReport
@@ -30,6 +31,16 @@ from reconciler.state.journal import StateJournal
 Progress = Callable[[str, str, str], None]  # (address, message, kind: "done" | "failed" | "info")
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """How an apply runs: `--parallelism`, `--wait/--no-wait`, `--timeout` (and the clock, for tests)."""
+
+    parallelism: int = 10
+    wait: bool = True
+    timeout: float = 900.0
+    sleep: Callable[[float], None] = time.sleep
+
+
 class Executor:
     def __init__(
         self,
@@ -37,16 +48,12 @@ class Executor:
         desired: Desired,
         plan: Plan,
         journal: StateJournal,
-        *,
-        parallelism: int = 10,
-        wait: bool = True,
-        timeout: float = 900.0,
+        settings: RunSettings = RunSettings(),
         progress: Progress | None = None,
-        sleep: Callable[[float], None] = time.sleep,
     ):
         self.provider, self.desired, self.plan, self.journal = provider, desired, plan, journal
-        self.sleep = sleep
-        self.parallelism, self.wait, self.timeout = max(1, parallelism), wait, timeout
+        self.sleep = settings.sleep
+        self.parallelism, self.wait, self.timeout = max(1, settings.parallelism), settings.wait, settings.timeout
         self.progress = progress or (lambda address, message, kind: None)
         self.report = ApplyReport()
         self.outcomes: dict[str, Outcome] = {}  # step id -> what happened to it

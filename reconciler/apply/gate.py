@@ -60,20 +60,29 @@ def blocked_by_status(step: Step, status: str, *, waiting: bool) -> Held | None:
 
 
 def _need_message(step: Step, need: Step, deferred: bool) -> str:
-    pending = f" (its voice is {UNDER_REVIEW})" if deferred else ""
     if step.op == StepOp.BIND:
-        voice = step.needs_ok_voice or parse_address(need.address).name
-        if deferred:
-            return f"voice {voice} is {UNDER_REVIEW}: bindings need an approved (OK) voice; rerun apply later"
-        return f"voice {voice} was not created or did not pass review"
+        return _bind_waits(step, need, deferred)
     if step.op == StepOp.DELETE and step.phase == Phase.RETIRE:
-        if need.op == StepOp.BIND:
-            return f"still bound: {need.address} did not move to the new voice{pending}"
-        if deferred:
-            return f"the new voice is {UNDER_REVIEW}, so the old one is kept until it passes"
-        return "the new voice is not ready, so the old one is kept"
+        return _retire_waits(need, deferred)
     if step.op == StepOp.DELETE:
         return f"could not detach {need.address}"
     if step.op in (StepOp.CREATE, StepOp.ADOPT) and need.op == StepOp.DELETE:
         return "the old voice could not be deleted to make room"
     return f"{need.op} of {need.address} did not succeed"
+
+
+def _bind_waits(step: Step, need: Step, deferred: bool) -> str:
+    voice = step.needs_ok_voice or parse_address(need.address).name
+    if deferred:
+        return f"voice {voice} is {UNDER_REVIEW}: bindings need an approved (OK) voice; rerun apply later"
+    return f"voice {voice} was not created or did not pass review"
+
+
+def _retire_waits(need: Step, deferred: bool) -> str:
+    """Why the old voice stays: a binding did not move off it, or its successor is not approved yet."""
+    if need.op == StepOp.BIND:
+        pending = f" (its voice is {UNDER_REVIEW})" if deferred else ""
+        return f"still bound: {need.address} did not move to the new voice{pending}"
+    if deferred:
+        return f"the new voice is {UNDER_REVIEW}, so the old one is kept until it passes"
+    return "the new voice is not ready, so the old one is kept"
