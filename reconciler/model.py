@@ -31,16 +31,6 @@ class VoiceStatus(StrEnum):
 
 
 @dataclass(frozen=True)
-class Position:
-    file: str
-    line: int  # 1-based
-    column: int  # 1-based
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
-
-
-@dataclass(frozen=True)
 class OssSpec:
     bucket: str | None = None
     endpoint: str | None = None
@@ -93,9 +83,6 @@ class AudioSource:
             return f"sha256:{self.sha256}"
         return f"url:{self.url}"
 
-    @property
-    def is_local(self) -> bool:
-        return self.path is not None
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,7 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, title: str = "vo
     and the drift inside. Always at most `limit` characters: rows are trimmed, never the summary."""
     q = plan.quota
     head = [MARKER, FINGERPRINT_COMMENT.format(plan.fingerprint), f"### {title}", "", f"**{plan_summary(plan)}**", ""]
-    over = " ⛔ over the quota" if q.peak > q.limit else ""
+    over = " ⛔ over the quota" if q.exceeded else ""
     head.append(f"**Quota:** {q.before} → {q.after} of {q.limit} (peak {q.peak}){over}  ")
     if plan.blocked:
         head.append("**Guards:** ⛔ blocked: apply would refuse this plan")

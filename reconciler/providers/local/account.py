@@ -98,11 +98,6 @@ class LocalAccount:
                 (instance_id, agent_id, voice_id),
             )
 
-    def remove_instance(self, instance_id: str) -> None:
-        """The instance ended."""
-        with self._db.transaction() as tx:
-            tx.execute("DELETE FROM instances WHERE instance_id = ?", (instance_id,))
-
     def set_instance_voice(self, instance_id: str, voice_id: str | None) -> None:
         """Re-point a running instance behind voicectl's back (drift)."""
         with self._db.transaction() as tx:

@@ -36,13 +36,9 @@ VOICE_COLUMNS = "voice_id, model, display_name, resource_link, created, modified
 
 
 def review_with_audio_module(path: str, model: ModelInfo) -> list[str]:
-    """Run `reconciler.audio.review_audio`; while that module does not exist yet, every file passes."""
-    try:
-        from reconciler.audio.review import review_audio
-    except ModuleNotFoundError as exc:
-        if exc.name != "reconciler.audio.probe":
-            raise  # a dependency of the module is missing: a real failure, not "not written yet"
-        return []
+    """The simulated service review of `reconciler.audio.review` (imported on first use: it decodes with PyAV)."""
+    from reconciler.audio.review import review_audio
+
     return list(review_audio(path, model=model))
 
 
