@@ -12,8 +12,6 @@ from typing import Any
 
 from reconciler.naming import binding_address, voice_address
 
-DEFAULT_PREFIX = "vc"
-DEFAULT_QUOTA = 30
 DEFAULT_NODE = "tts"
 PREFIX_PATTERN = r"^[a-z0-9]{1,9}$"
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
@@ -54,8 +52,8 @@ class Guards:
 @dataclass(frozen=True)
 class AccountSpec:
     provider: str = "local"  # local | aliyun
-    quota: int = DEFAULT_QUOTA
-    prefix: str = DEFAULT_PREFIX
+    quota: int = 30  # the IMS console's voice quota
+    prefix: str = "vc"
     region: str = "cn-beijing"
     oss: OssSpec = field(default_factory=OssSpec)
     state: StateSpec = field(default_factory=StateSpec)
@@ -82,7 +80,6 @@ class AudioSource:
         if self.sha256:
             return f"sha256:{self.sha256}"
         return f"url:{self.url}"
-
 
 
 @dataclass(frozen=True)
