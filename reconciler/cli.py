@@ -211,9 +211,9 @@ def validate(
     path = resolve_config_path(file)
     result = validate_file(path)
     if format is TextOrJson.json:
-        from reconciler.ui.json_view import dumps
+        from reconciler.ui.json_view import dumps, validation_json
 
-        _out(dumps(result.to_json()))
+        _out(dumps(validation_json(result.errors, result.warnings)))
         return 0 if result.valid else 1
     _print_problems(result.errors, result.warnings, no_color=no_color, stderr=False)
     con = _console(no_color)

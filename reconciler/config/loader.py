@@ -50,13 +50,6 @@ class ValidationResult:
     def valid(self) -> bool:
         return not self.errors
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "valid": self.valid,
-            "errors": [p.to_json() for p in self.errors],
-            "warnings": [p.to_json() for p in self.warnings],
-        }
-
 
 def resolve_config_path(file: str | None, env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from reconciler.apply.report import ApplyReport
+from reconciler.errors import Problem
 from reconciler.plan.plan import Plan
 from reconciler.ui.summary import plan_summary, report_summary
 
@@ -15,6 +16,15 @@ FORMAT_VERSION = "1"
 
 def dumps(doc: Any) -> str:
     return json.dumps(doc, indent=2) + "\n"
+
+
+def validation_json(errors: list[Problem], warnings: list[Problem]) -> dict[str, Any]:
+    """`validate --format json`: `{"valid", "errors": [{"file", "line", "column", "message"}], "warnings"}`."""
+    return {
+        "valid": not errors,
+        "errors": [p.to_json() for p in errors],
+        "warnings": [p.to_json() for p in warnings],
+    }
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
