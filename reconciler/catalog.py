@@ -41,3 +41,15 @@ MODELS: dict[str, ModelInfo] = {
         _qwen("qwen3-tts-vc-2026-01-22"),
     )
 }
+
+
+# The content type each accepted container is uploaded with (chosen by content, never by file name).
+AUDIO_CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
+
+# What the service's review of source audio looks for: shown when a review fails, explained by `voicectl lint`.
+REVIEW_CHECKLIST: tuple[str, ...] = (
+    "content: clear speech by one speaker, no music, no background voices",
+    "format: WAV (16-bit PCM), MP3 or M4A, sample rate 16 kHz or more (24 kHz mono for Qwen models), at most 10 MB",
+    "clarity: at least 5 s of continuous clear speech; 10-20 s of audio in total is best, 60 s at most",
+    "noise: recorded in a quiet room, no echo, no clipping",
+)

@@ -19,9 +19,6 @@ import av.error
 
 from reconciler.errors import VoicectlError
 
-# The content type each accepted container is uploaded with (by content, never by file name).
-AUDIO_CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
-
 _CHUNK = 1024 * 1024
 _HEAD = 64
 

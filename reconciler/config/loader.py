@@ -23,7 +23,17 @@ from reconciler.catalog import MODELS
 from reconciler.config.schema import MAX_VOICES, SCHEMA
 from reconciler.config.yamlpos import MAX_BYTES, LoadedYaml, Path, YamlError, load_yaml
 from reconciler.errors import ConfigError, Problem
-from reconciler.model import AccountSpec, AudioSource, BindingSpec, Desired, Guards, OssSpec, StateSpec, VoiceSpec
+from reconciler.model import (
+    DEFAULT_NODE,
+    AccountSpec,
+    AudioSource,
+    BindingSpec,
+    Desired,
+    Guards,
+    OssSpec,
+    StateSpec,
+    VoiceSpec,
+)
 
 DEFAULT_FILE = "voices.yaml"
 _validator = Draft202012Validator(SCHEMA)
@@ -39,13 +49,6 @@ class ValidationResult:
     @property
     def valid(self) -> bool:
         return not self.errors
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "valid": self.valid,
-            "errors": [p.to_json() for p in self.errors],
-            "warnings": [p.to_json() for p in self.warnings],
-        }
 
 
 def resolve_config_path(file: str | None, env: Mapping[str, str] | None = None) -> str:
@@ -301,7 +304,7 @@ class _Checker:
                         f"binding model {model!r} differs from voice {voice_name!r}'s model {voice_model!r}: a "
                         f"voice speaks only through its own model; set model: {voice_model}",
                     )
-            agent, node = binding.get("agent"), binding.get("node", "tts")
+            agent, node = binding.get("agent"), binding.get("node", DEFAULT_NODE)
             if isinstance(agent, str) and isinstance(node, str):
                 if (agent, node) in seen:
                     line = self.loaded.pos(("bindings", seen[(agent, node)]))[0]
@@ -313,7 +316,7 @@ class _Checker:
                     seen[(agent, node)] = i
 
     def check_account(self, account: dict[str, Any], voices: list[Any]) -> None:
-        provider = account.get("provider", "local")
+        provider = account.get("provider", AccountSpec.provider)
         oss = account.get("oss") if isinstance(account.get("oss"), dict) else {}
         state = account.get("state") if isinstance(account.get("state"), dict) else {}
         if state.get("backend") == "oss" and provider != "aliyun":
@@ -353,7 +356,7 @@ class _Checker:
                 )
             elif parts.scheme == "oss" and (not parts.netloc or parts.path in ("", "/")):
                 self.error(path, f"audio URL {ref!r} must look like oss://bucket/path/to/file.wav")
-            elif account.get("provider", "local") == "local":
+            elif account.get("provider", AccountSpec.provider) == "local":
                 self.error(
                     path,
                     "the local provider cannot fetch remote audio: use a file inside the project, or "
@@ -426,9 +429,9 @@ class _Checker:
     def build(self, data: dict[str, Any]) -> Desired:
         acc = data.get("account") or {}
         oss, state, guards = acc.get("oss") or {}, acc.get("state") or {}, acc.get("guards") or {}
-        region = acc.get("region", "cn-beijing")
+        region = acc.get("region", AccountSpec.region)
         account = AccountSpec(
-            provider=acc.get("provider", "local"),
+            provider=acc.get("provider", AccountSpec.provider),
             quota=acc.get("quota", AccountSpec.quota),
             prefix=acc.get("prefix", AccountSpec.prefix),
             region=region,
@@ -465,7 +468,7 @@ class _Checker:
                 agent=b["agent"],
                 voice=b["voice"],
                 model=b["model"],
-                node=b.get("node", "tts"),
+                node=b.get("node", DEFAULT_NODE),
                 workflow=b.get("workflow"),
                 instances=tuple(b.get("instances") or ()),
             )
