@@ -98,6 +98,13 @@ def lint_file(
 def content_findings(m: Metrics, *, model: ModelInfo, duration: float) -> list[Finding]:
     """The lint's findings on measured content. When there is no speech to measure, that is the only one:
     a silent file's SNR, loudness and pauses say nothing more."""
+    silent = _silence_findings(m)
+    if silent:
+        return silent
+    return _speech_findings(m, model) + _quality_findings(m, duration)
+
+
+def _silence_findings(m: Metrics) -> list[Finding]:
     if m.other_peak_dbfs is not None and m.other_peak_dbfs > -70.0 and m.speech_seconds == 0:
         return [
             _error(
@@ -120,6 +127,11 @@ def content_findings(m: Metrics, *, model: ModelInfo, duration: float) -> list[F
                 "one speaker: record again with the microphone close to the speaker",
             )
         ]
+    return []
+
+
+def _speech_findings(m: Metrics, model: ModelInfo) -> list[Finding]:
+    """Errors: too little continuous speech, too long a pause."""
     found: list[Finding] = []
     need = MIN_CONTINUOUS_SPEECH[model.family]
     if m.longest_speech < need:
@@ -141,6 +153,12 @@ def content_findings(m: Metrics, *, model: ModelInfo, duration: float) -> list[F
                 f"pauses must stay under {MAX_PAUSE:.0f} s: cut it shorter or record again",
             )
         )
+    return found
+
+
+def _quality_findings(m: Metrics, duration: float) -> list[Finding]:
+    """Warnings: length, noise, clipping, loudness, bandwidth."""
+    found: list[Finding] = []
     lo, hi = BEST_SECONDS
     if hi < duration <= 60.0:
         found.append(

@@ -68,6 +68,10 @@ def inspect_audio(path: str, *, model: ModelInfo, recorded: bool, sha256: str | 
 
 
 def findings(info: AudioInfo, *, model: ModelInfo, recorded: bool) -> list[Finding]:
+    return _format_findings(info, model) + _layout_findings(info, model) + _length_findings(info, recorded)
+
+
+def _format_findings(info: AudioInfo, model: ModelInfo) -> list[Finding]:
     found: list[Finding] = []
     ext = os.path.splitext(info.path)[1].lower().lstrip(".")
     what = _describe(info)
@@ -89,7 +93,12 @@ def findings(info: AudioInfo, *, model: ModelInfo, recorded: bool) -> list[Findi
                 False,
             )
         )
+    return found
 
+
+def _layout_findings(info: AudioInfo, model: ModelInfo) -> list[Finding]:
+    """Channels, rate and size."""
+    found: list[Finding] = []
     if info.channels > 2:
         found.append(
             Finding(
@@ -127,7 +136,11 @@ def findings(info: AudioInfo, *, model: ModelInfo, recorded: bool) -> list[Findi
                 "size",
             )
         )
+    return found
 
+
+def _length_findings(info: AudioInfo, recorded: bool) -> list[Finding]:
+    found: list[Finding] = []
     need = MIN_RECORDED_SECONDS if recorded else MIN_SECONDS
     if info.duration < need:
         # Round down: "9.96 s long; needs at least 10 s" must not print as "10.0 s".

@@ -68,7 +68,7 @@ def speech_float(*, seconds: float = 12.0, sample_rate: int = 16000, seed: int =
     return out.astype(np.float32)
 
 
-def speech_pcm(*, seconds: float = 12.0, sample_rate: int = 16000, seed: int = 0) -> array:
+def speech_pcm(*, seconds: float = 12.0, sample_rate: int = 16000, seed: int = 0) -> array[int]:
     """Mono signed 16-bit samples of clean speech, `seconds` long, deterministic for `seed`."""
     samples = np.round(speech_float(seconds=seconds, sample_rate=sample_rate, seed=seed) * 32767.0)
     pcm = array("h")
@@ -76,7 +76,7 @@ def speech_pcm(*, seconds: float = 12.0, sample_rate: int = 16000, seed: int = 0
     return pcm
 
 
-def _write_wav(path: str, pcm: array, sample_rate: int) -> None:
+def _write_wav(path: str, pcm: array[int], sample_rate: int) -> None:
     if pcm.itemsize != 2:
         raise ValueError("16-bit samples expected")
     data = pcm if array("h", [1]).tobytes() == b"\x01\x00" else _byteswapped(pcm)  # WAV is little-endian
@@ -87,7 +87,7 @@ def _write_wav(path: str, pcm: array, sample_rate: int) -> None:
         out.writeframes(data.tobytes())
 
 
-def _byteswapped(pcm: array) -> array:
+def _byteswapped(pcm: array[int]) -> array[int]:
     copy = array("h", pcm)
     copy.byteswap()
     return copy

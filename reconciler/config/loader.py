@@ -165,7 +165,7 @@ class _Checker:
         self.audio: dict[int, AudioSource] = {}  # voice index -> resolved audio
         self.read_audio = True
         self.lint = True
-        self.inspected: dict[tuple[str, str, bool], Any] = {}
+        self.inspected: dict[tuple[str, str, bool, bool], Any] = {}
 
     # -- reporting --------------------------------------------------------------------------------
     def error(self, path: Path, message: str, *, at_key: bool = False) -> None:
