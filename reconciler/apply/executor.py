@@ -271,7 +271,7 @@ class Executor:
             if status == VoiceStatus.OK:
                 self._done(step, f"{voice_id} passed review (OK)")
             elif status == VoiceStatus.UNDEPLOYED:
-                self._fail(step, review_failed_message(voice_id))
+                self._fail(step, review_failed_message(voice_id, self._measured(step.address)))
             elif status is None:
                 self._fail(step, f"{voice_id} disappeared from the account during review")
             else:
@@ -300,11 +300,21 @@ class Executor:
             status=status,
             language=voice.language,
             protect=voice.protect,
+            lint=voice.audio.metrics,
         )
         replaces = change.action == Action.REPLACE
         self.journal.update(
             lambda doc: edits.put_voice(doc, voice.name, record, moved_from=change.moved_from, replaces=replaces)
         )
+
+    def _measured(self, address: str) -> str:
+        """The audio lint's metrics of the voice's audio, to explain its failed review."""
+        spec = self.specs.get(address)
+        if spec is None:
+            return ""
+        from reconciler.audio.lint import explain
+
+        return explain(spec.audio.metrics, model=MODELS[spec.model], path=spec.audio.path)
 
     def _voice_id(self, name: str) -> str | None:
         record = self.journal.doc.voices.get(name)
@@ -326,9 +336,10 @@ class Executor:
         return record.status if record else "missing"
 
 
-def review_failed_message(voice_id: str) -> str:
+def review_failed_message(voice_id: str, measured: str = "") -> str:
     return (
-        f"{voice_id} failed review (UNDEPLOYED). Check the source audio against the review checklist: "
+        f"{voice_id} failed review (UNDEPLOYED). {measured + ' ' if measured else ''}"
+        "Check the source audio against the review checklist: "
         + "; ".join(REVIEW_CHECKLIST)
         + ". Give the voice new audio; the same audio would fail again."
     )

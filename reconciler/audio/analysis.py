@@ -77,9 +77,7 @@ def _finite(value: Any) -> Any:
     """JSON has no infinities; -inf dBFS (digital silence) travels as the string "-inf"."""
     if isinstance(value, float) and value == -np.inf:
         return "-inf"
-    if isinstance(value, float):
-        return round(value, 4)
-    return value
+    return value  # full precision: a cached entry reads back as the very value measured
 
 
 def measure_audio(path: str) -> Metrics:

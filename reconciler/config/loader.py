@@ -406,11 +406,15 @@ class _Checker:
         if model is None or not self.check_audio:
             self.audio[i] = AudioSource(ref=ref, path=real, sha256=_sha256_cached(real), size=size)
             return
+        from reconciler.audio.lint import inspect_file
+
         recorded = bool(voice.get("recorded", False))
         lint = self.lint and voice.get("lint", True) is not False
         cache_key = (real, model.name, recorded, lint)
         if cache_key not in self.inspected:  # a file shared by several voices is probed once
-            self.inspected[cache_key] = _inspect(real, model=model, recorded=recorded, lint=lint)
+            self.inspected[cache_key] = inspect_file(
+                real, model=model, recorded=recorded, sha256=_sha256_cached(real), lint=lint
+            )
         report = self.inspected[cache_key]
         for message in report.errors:
             self.error(path, f"audio {ref}: {message}")
@@ -423,6 +427,7 @@ class _Checker:
             sha256=info.sha256 if info else _sha256_cached(real),
             ext=info.format if info else None,
             size=size,
+            metrics=report.metrics,
         )
 
     # -- building -----------------------------------------------------------------------------------
@@ -460,6 +465,7 @@ class _Checker:
                 recorded=bool(v.get("recorded", False)),
                 protect=bool(v.get("protect", False)),
                 renamed_from=tuple(v.get("renamed_from") or ()),
+                lint=self.lint and v.get("lint", True) is not False,
             )
             for i, v in enumerate(data.get("voices") or [])
         )
@@ -490,17 +496,6 @@ def _a(kind: object) -> str:
     if isinstance(kind, list):
         return " or ".join(names.get(k, k) for k in kind)
     return names.get(str(kind), str(kind))
-
-
-def _inspect(real: str, *, model: Any, recorded: bool, lint: bool) -> Any:
-    """The documented checks of one file, and the quality lint of its content unless it is skipped."""
-    if lint:
-        from reconciler.audio.lint import lint_file
-
-        return lint_file(real, model=model, recorded=recorded, sha256=_sha256_cached(real))
-    from reconciler.audio.rules import inspect_audio
-
-    return inspect_audio(real, model=model, recorded=recorded, sha256=_sha256_cached(real))
 
 
 _sha_cache: dict[tuple[str, int, int], str] = {}
