@@ -11,11 +11,13 @@ job on the machine inflates it as little as possible; the ratios are what to rea
 - warm (process): the same calls again in the same process: the in-memory cache, so probe and hash only.
 - warm (disk): a new cache on the directory the cold round wrote: what a second `voicectl plan` pays.
 - rules only: probe and the documented checks without the lint (`--no-lint`), the floor the lint adds to.
+- Silero: the cold round again with VOICECTL_VAD=silero, when the optional extra is installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import tempfile
@@ -130,6 +132,13 @@ def main(argv: list[str]) -> int:
 
         floor = best_of(args.rounds, rules_only)
 
+        silero = None
+        if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("silero_vad"):
+            os.environ["VOICECTL_VAD"] = "silero"
+            lint_file(files[0][0], model=COSY, cache=MetricsCache(None))  # load the model once
+            silero = best_of(args.rounds, lint_all, fresh)
+            os.environ.pop("VOICECTL_VAD")
+
     n = len(files)
     print(f"{n} files x {args.seconds:.0f} s ({audio_mb:.1f} MB: WAV 16 kHz mono, WAV 44.1 kHz stereo, MP3 24 kHz)")
     print(f"best of {args.rounds} rounds; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
@@ -145,6 +154,15 @@ def main(argv: list[str]) -> int:
     )
     print(f"| lint, warm (disk) | {warm_disk:.3f} | {warm_disk / n * 1000:.1f} ms | {warm_disk / cold:.3f} x cold |")
     print(f"| rules only (--no-lint) | {floor:.3f} | {floor / n * 1000:.1f} ms | {floor / cold:.3f} x cold |")
+    if silero is not None:
+        print(
+            f"| lint, cold, VOICECTL_VAD=silero | {silero:.2f} | {silero / n * 1000:.0f} ms | "
+            f"{silero / TARGET_SECONDS:.2f} x the 3 s target, {silero / cold:.2f} x webrtcvad |"
+        )
+    else:
+        print(
+            "| lint, cold, VOICECTL_VAD=silero | - | - | not installed (pip install '.[silero]' and --no-deps silero-vad) |"
+        )
     scaled = cold * 30 / n * 20 / args.seconds  # the target is for 30 files of 20 s
     print(
         f"\n{'within' if scaled <= TARGET_SECONDS else 'OVER'} the target (30 x 20 s in 3 s), scaled to it: {scaled:.2f} s"

@@ -4,7 +4,7 @@
 with PyAV and returns `Metrics`, which `reconciler.audio.lint` holds against the limits. Everything here
 is vectorised numpy or a C library, so a 20 s file costs tens of milliseconds:
 
-- speech activity: webrtcvad (the WebRTC GMM voice activity detector), 30 ms frames at 16 kHz;
+- speech activity: webrtcvad (the WebRTC GMM voice activity detector), or Silero VAD (`reconciler.audio.vad`);
 - loudness: FFmpeg's ebur128 filter through PyAV, i.e. ITU-R BS.1770-4 (K-weighting, 400 ms blocks with
   75 % overlap, absolute gate at -70 LUFS, relative gate at -10 LU). pyloudnorm does the same in numpy, but
   it needs scipy (about 140 MB installed and 0.7-0.9 s to import on the development machine, more than
@@ -25,11 +25,7 @@ import av.error
 import numpy as np
 
 ANALYSED_SECONDS = 60.0  # the service uses at most the first minute
-RATE = 16_000  # analysis rate: webrtcvad's, and wide enough to see the band above telephone speech
-VAD_FRAME = 480  # 30 ms at 16 kHz, the longest frame webrtcvad takes (fewer calls, steadier decisions)
-# 1 of webrtcvad's 0-3: 0 lets noise through as speech, 3 drops the quiet ends of words. Chosen on the
-# fixtures (tests/test_lint_fixtures.py): the lowest mode that keeps 4 s inserted pauses whole in 0 dB noise.
-VAD_MODE = 1
+RATE = 16_000  # analysis rate: the VADs', and wide enough to see the band above telephone speech
 GAP_CLOSE = 0.7  # seconds: shorter gaps between speech (breaths, stops) do not break continuous speech
 CLIP_LEVEL = 0.999  # of full scale
 SILENCE_PEAK = 10 ** (-70 / 20)  # a channel whose peak stays below -70 dBFS holds nothing audible
@@ -56,6 +52,7 @@ class Metrics:
     lufs: float  # integrated loudness, LOUDNESS_FLOOR when nothing passes the gate
     high_band_db: float | None  # energy 4.3-7 kHz relative to 0.3-3.4 kHz in speech; None without speech
     other_peak_dbfs: float | None  # stereo: peak of the other channel(s); None for mono
+    vad: str = "webrtc"  # the detector that found the speech
 
     @property
     def digital_silence(self) -> bool:
@@ -66,7 +63,7 @@ class Metrics:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Metrics:
-        fields = {k: data[k] for k in cls.__dataclass_fields__}
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         for key in ("peak_dbfs", "other_peak_dbfs"):
             if fields[key] == "-inf":
                 fields[key] = -np.inf
@@ -80,19 +77,25 @@ def _finite(value: Any) -> Any:
     return value  # full precision: a cached entry reads back as the very value measured
 
 
-def measure_audio(path: str) -> Metrics:
-    """Decode and measure `path`. Raises av.error.FFmpegError when the file cannot be decoded."""
+def measure_audio(path: str, vad: str | None = None) -> Metrics:
+    """Decode and measure `path` (`vad`: the detector, default VOICECTL_VAD's). Raises av.error.FFmpegError
+    when the file cannot be decoded."""
+    from reconciler.audio.vad import detector_name, speech_frames
+
+    vad = vad or detector_name()
     native, rate, others = _decode_first_channel(path)
     analysed = len(native) / rate if rate else 0.0
     peak = float(np.max(np.abs(native))) if native.size else 0.0
     other_peak = None if others is None else _dbfs(others)
     if peak == 0.0:
         return Metrics(analysed, 1 if others is None else 2, -np.inf, 0.0, 0.0, 0.0, analysed, 0.0, None, 0.0,
-                       LOUDNESS_FLOOR, None, other_peak)  # fmt: skip
+                       LOUDNESS_FLOOR, None, other_peak, vad)  # fmt: skip
     clipping = float(np.count_nonzero(np.abs(native) >= CLIP_LEVEL)) / native.size
     pcm = native if rate == RATE else _resample(native, rate)
-    speech = _speech_frames(pcm) if peak >= SILENCE_PEAK else np.zeros(len(pcm) // VAD_FRAME, dtype=bool)
-    frame_s = VAD_FRAME / RATE
+    speech, frame = speech_frames(pcm, vad)
+    if peak < SILENCE_PEAK:  # nothing audible: whatever a detector makes of the dither is not speech
+        speech = np.zeros_like(speech)
+    frame_s = frame / RATE
     longest_speech = _longest_run(_close_gaps(speech, round(GAP_CLOSE / frame_s))) * frame_s
     pause_frames, pause_at = _longest_run_at(~speech)
     return Metrics(
@@ -107,8 +110,9 @@ def measure_audio(path: str) -> Metrics:
         snr_db=_wada(pcm),
         clipping=clipping,
         lufs=_loudness(pcm),
-        high_band_db=_high_band(pcm, speech),
+        high_band_db=_high_band(pcm, speech, frame),
         other_peak_dbfs=other_peak,
+        vad=vad,
     )
 
 
@@ -157,21 +161,6 @@ def _resample(samples: np.ndarray, rate: int) -> np.ndarray:
     parts = [out.to_ndarray()[0] for out in resampler.resample(frame)]
     parts += [out.to_ndarray()[0] for out in resampler.resample(None)]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-
-
-def _speech_frames(pcm: np.ndarray) -> np.ndarray:
-    """One bool per 30 ms frame: does webrtcvad hear speech in it."""
-    import webrtcvad  # imported here: only commands that lint pay for it
-
-    vad = webrtcvad.Vad(VAD_MODE)
-    n = len(pcm) // VAD_FRAME
-    # webrtcvad's energy gate is absolute, so a clean but quiet recording would read as silence; lift the
-    # level to a -3 dBFS peak first (bounded at +40 dB so near-silence is not turned into "speech").
-    peak = float(np.max(np.abs(pcm[: n * VAD_FRAME]))) if n else 0.0
-    gain = min(10 ** (40 / 20), 0.7 / peak) if peak > 0 else 1.0
-    data = np.clip(pcm[: n * VAD_FRAME] * (gain * 32767.0), -32768, 32767).astype("<i2").tobytes()
-    step = 2 * VAD_FRAME
-    return np.fromiter((vad.is_speech(data[i * step : (i + 1) * step], RATE) for i in range(n)), dtype=bool, count=n)
 
 
 def _close_gaps(speech: np.ndarray, max_gap: int) -> np.ndarray:
@@ -239,13 +228,13 @@ def _loudness(pcm: np.ndarray) -> float:
     return max(LOUDNESS_FLOOR, float(value))
 
 
-def _high_band(pcm: np.ndarray, speech: np.ndarray) -> float | None:
+def _high_band(pcm: np.ndarray, speech: np.ndarray, frame: int) -> float | None:
     """Mean power 4.3-7 kHz over mean power 0.3-3.4 kHz, in dB, over the frames webrtcvad calls speech."""
     frames = np.flatnonzero(speech)
     if frames.size == 0:
         return None
-    # Each 30 ms VAD frame gives one 512-point spectrum (Hann window); averaging them is Welch's method.
-    starts = frames * VAD_FRAME
+    # Each VAD frame gives one 512-point spectrum (Hann window); averaging them is Welch's method.
+    starts = frames * frame
     starts = starts[starts + _FFT <= len(pcm)]
     if starts.size == 0:
         return None

@@ -45,28 +45,34 @@ class MetricsCache:
         self._memo: dict[str, Metrics] = {}
         self._lock = Lock()
 
-    def _path(self, sha256: str) -> str | None:
+    def _path(self, key: str) -> str | None:
         if self.root is None:
             return None
-        return os.path.join(self.root, f"lint-v{ANALYSIS_VERSION}", sha256[:2], f"{sha256}.json")
+        vad, sha256 = key.split(":", 1)
+        return os.path.join(self.root, f"lint-v{ANALYSIS_VERSION}-{vad}", sha256[:2], f"{sha256}.json")
 
     def get(self, sha256: str, measure: Callable[[], Metrics]) -> Metrics:
+        """The metrics of the content `sha256`, measured by `measure` on a miss. Keyed by the VAD too, since
+        the two detectors hear speech differently."""
+        from reconciler.audio.vad import detector_name
+
+        key = f"{detector_name()}:{sha256}"
         with self._lock:
-            hit = self._memo.get(sha256)
+            hit = self._memo.get(key)
         if hit is not None:
             return hit
-        metrics = self._read(sha256)
+        metrics = self._read(key)
         if metrics is None:
             metrics = measure()
             with self._lock:
                 self.analysed += 1
-            self._write(sha256, metrics)
+            self._write(key, metrics)
         with self._lock:
-            self._memo[sha256] = metrics
+            self._memo[key] = metrics
         return metrics
 
-    def _read(self, sha256: str) -> Metrics | None:
-        path = self._path(sha256)
+    def _read(self, key: str) -> Metrics | None:
+        path = self._path(key)
         if path is None:
             return None
         try:
@@ -75,10 +81,11 @@ class MetricsCache:
         except (OSError, ValueError, KeyError, TypeError):
             return None  # absent, unreadable or from an older layout: measure again
 
-    def _write(self, sha256: str, metrics: Metrics) -> None:
-        path = self._path(sha256)
+    def _write(self, key: str, metrics: Metrics) -> None:
+        path = self._path(key)
         if path is None:
             return
+        tmp = None
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             # Write-then-rename: a concurrent reader sees the old state or the whole entry, never half of it.
@@ -87,7 +94,9 @@ class MetricsCache:
                 json.dump(metrics.to_json(), fh)
             os.replace(tmp, path)
         except OSError:
-            pass  # a cache that cannot be written (read-only home, full disk) only costs time
+            # A cache that cannot be written (read-only home, full disk) only costs time.
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 _default: MetricsCache | None = None
