@@ -203,3 +203,19 @@ def test_the_cache_can_be_turned_off_and_survives_garbage(tmp_path: Path) -> Non
     second = lint_module.lint_file(path, model=MODELS[COSY], cache=again)
     assert again.analysed == 1 and second.metrics == first.metrics  # a corrupt entry is measured again
     assert json.loads(entry.read_text())["lufs"] == pytest.approx(first.metrics.lufs if first.metrics else 0)
+
+
+def test_the_init_sample_and_the_examples_lint_clean(tmp_path: Path) -> None:
+    from tests.cli_support import REPO, Project
+
+    starter = Project(tmp_path / "starter")
+    starter.dir.mkdir()
+    assert starter.process("init").returncode == 0
+    linted = starter.process("lint", "--format", "json")
+    assert linted.returncode == 0, linted.stderr
+    (row,) = json.loads(linted.stdout)["voices"]
+    assert (row["errors"], row["warnings"]) == ([], []) and row["metrics"]["longest_speech_s"] > 10
+
+    examples = Project(REPO)
+    doc = json.loads(examples.cli("lint", "--format", "json").stdout)
+    assert len(doc["voices"]) == 3 and (doc["errors"], doc["warnings"]) == (0, 0)
