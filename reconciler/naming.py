@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from reconciler.catalog import MODELS
+from reconciler.catalog import COSYVOICE, MODELS, QWEN
 
 if TYPE_CHECKING:
     from reconciler.model import VoiceSpec
@@ -110,9 +110,20 @@ def qwen_preferred_name(prefix: str, name: str) -> str:
     return f"{prefix}_{stem}{digest}"
 
 
+# What qwen-voice-enrollment hands out: qwen-{product}-vc-{preferred_name}-voice-{stamp}-{hex} (product "tts" for
+# the TTS targets, "omni" for Omni). Matched by shape, not by a "qwen" head: voice-enrollment (CosyVoice's
+# API) also clones for Qwen-Audio targets, whose ids read `qwen-audio-3.0-tts-{prefix}-{uid}`.
+_QWEN_ENROLLMENT_ID = re.compile(r"^qwen-[a-z0-9]+-vc-[A-Za-z0-9_]{1,16}-voice-")
+
+
+def enrollment_family(voice_id: str) -> str:
+    """The enrollment API a voice id belongs to, hence the one that can query, update or delete it:
+    `qwen` (qwen-voice-enrollment) or `cosyvoice` (voice-enrollment: `{target_model}-{prefix}-{uid}`)."""
+    return QWEN if _QWEN_ENROLLMENT_ID.match(voice_id) else COSYVOICE
+
+
 def is_qwen_voice_id(voice_id: str) -> bool:
-    # CosyVoice ids start with their target model ("cosyvoice-..."); Qwen ids with "qwen".
-    return voice_id.startswith("qwen")
+    return enrollment_family(voice_id) == QWEN
 
 
 def qwen_preferred_name_of(voice_id: str) -> str | None:

@@ -85,7 +85,8 @@ def test_list_pages_past_100_and_counts_both_families(emu: Emulator) -> None:
     assert len(voices) == 233
     assert len({v.voice_id for v in voices}) == 233
     assert sum(v.prefix == "acme" for v in voices) == 115
-    assert emu.count("dashscope", "list_voice") == 3  # 100 + 100 + 30: stops at the short page
+    # 100 asked, 50 served per page (a short page is not the end): 4 x 50 + 30, then the empty page that ends it.
+    assert emu.count("dashscope", "list_voice") == 6
     assert emu.count("dashscope", "list") == 1
     qwen = [v for v in voices if v.model == QWEN]
     assert {v.prefix for v in qwen} == {"zz"} and all(v.status == "OK" for v in qwen)
@@ -151,14 +152,26 @@ def test_error_mapping(emu: Emulator, tmp_path: Path) -> None:
 def test_unreachable_audio_is_reported_not_cloned_twice(emu: Emulator, tmp_path: Path) -> None:
     service = voice_service(emu.env())
     up = upload(emu.env(), tmp_path)
-    gone = up.url.replace(up.key.rsplit("/", 1)[-1], "missing.wav")
+    # No answer from the audio's host: a 500 that may have cloned, so each retry comes after a lookup.
+    unreachable = "http://127.0.0.1:9/voicectl/audio/x.wav?x-oss-signature=abc"
     with pytest.raises(ProviderError, match="fetch the audio URL") as err:
+        service.create_voice(
+            name="x", model="cosyvoice-v2", prefix="acme", audio_url=unreachable, audio_key=None, language=None
+        )
+    assert "x-oss-signature" not in str(err.value) and "abc" not in str(err.value)
+    assert emu.voices() == []
+    assert emu.count("dashscope", "create_voice") == 3  # each retry only after the lookup found nothing
+
+    # The host answered 404: the download failed, which no retry mends.
+    emu.clear_calls()
+    gone = up.url.replace(up.key.rsplit("/", 1)[-1], "missing.wav")
+    with pytest.raises(ProviderError, match=r"could not download the audio[\s\S]*url_ttl") as err:
         service.create_voice(
             name="x", model="cosyvoice-v2", prefix="acme", audio_url=gone, audio_key=None, language=None
         )
+    assert err.value.code == "BadRequest.InputDownloadFailed" and not err.value.retryable
     assert "x-oss-signature" not in str(err.value)
-    assert emu.voices() == []
-    assert emu.count("dashscope", "create_voice") == 3  # each retry only after the lookup found nothing
+    assert emu.count("dashscope", "create_voice") == 1
 
 
 def test_429_bursts_converge(emu: Emulator, tmp_path: Path) -> None:
@@ -175,9 +188,9 @@ def test_429_bursts_converge(emu: Emulator, tmp_path: Path) -> None:
     assert emu.voices() == []
 
 
-def test_limiter_keeps_account_under_10_per_second(emu: Emulator) -> None:
+def test_limiter_keeps_each_family_under_its_rate(emu: Emulator) -> None:
     env = emu.env()
-    # Two ports on one account (8 threads in all, CosyVoice and Qwen lists mixed) share one budget.
+    # Two ports on one account (8 threads in all, CosyVoice and Qwen lists mixed) share each family's budget.
     services = (voice_service(env), voice_service(env))
     errors: list[BaseException] = []
 
@@ -194,7 +207,8 @@ def test_limiter_keeps_account_under_10_per_second(emu: Emulator) -> None:
         t.join()
     assert not errors
     assert emu.count("dashscope") == 16
-    assert emu.max_rate("dashscope") <= 10
+    assert emu.max_rate("dashscope", family="cosyvoice") <= 10
+    assert emu.max_rate("dashscope", family="qwen") <= 3
     assert all(c.status == 200 for c in emu.calls)  # never throttled: the limiter ran ahead of the server
 
 

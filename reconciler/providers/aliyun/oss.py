@@ -1,8 +1,19 @@
-"""OSS access shared by the audio store and the state store: V4-signed buckets, retries, error mapping."""
+"""OSS access shared by the audio store and the state store: V4-signed buckets, retries, error mapping.
+
+Three endpoints, because they serve different readers:
+- requests (upload, HEAD, state) go to `upload_endpoint` when set, e.g. a bucket region's `-internal` endpoint
+  from inside its VPC, else to `endpoint`;
+- signed audio URLs are fetched by Model Studio from outside any VPC, so they are always signed for the public
+  form of `endpoint` (an `-internal` host would not resolve there);
+- V4 signatures are scoped to the bucket's region, read from the endpoint's host (`oss-<region>[-internal]`),
+  which may differ from `account.region`; only an endpoint that names no region (an IP) falls back to it.
+`VOICECTL_OSS_ENDPOINT` overrides where requests and URLs go (private networks, tests), never the signing region.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -32,8 +43,30 @@ _AUTH_CODES = frozenset(
 )
 
 
+_REGION_HOST = re.compile(r"(?:^|\.)oss-([a-z0-9-]+?)(-internal)?\.aliyuncs\.com$")
+
+
+def endpoint_region(endpoint: str | None) -> str | None:
+    """The region an OSS endpoint names (`https://oss-ap-southeast-1-internal.aliyuncs.com` -> ap-southeast-1)."""
+    if not endpoint:
+        return None
+    host = endpoint.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+    match = _REGION_HOST.search(host)
+    return match.group(1) if match else None
+
+
+def public_endpoint(endpoint: str) -> str:
+    """The Internet endpoint of the same region: `-internal` removed from an OSS host."""
+    scheme, sep, rest = endpoint.partition("://")
+    if not sep:
+        scheme, rest = "", endpoint
+    host, slash, path = rest.partition("/")
+    host = re.sub(r"-internal(\.aliyuncs\.com)$", r"\1", host, flags=re.IGNORECASE)
+    return f"{scheme}{sep}{host}{slash}{path}"
+
+
 class OssAccount:
-    """Credentials, endpoint and region of the OSS side of an account; hands out signed buckets."""
+    """Credentials, endpoints and signing region of the OSS side of an account; hands out signed buckets."""
 
     def __init__(
         self,
@@ -42,10 +75,15 @@ class OssAccount:
         region: str,
         endpoint: str | None,
         policy: RetryPolicy,
+        upload_endpoint: str | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self.region = region
-        self.endpoint = env.get("VOICECTL_OSS_ENDPOINT") or endpoint or f"https://oss-{region}.aliyuncs.com"
+        configured = endpoint or f"https://oss-{region}.aliyuncs.com"
+        override = env.get("VOICECTL_OSS_ENDPOINT")
+        # The bucket's region, from the endpoint the config names (an override is only a network path to it).
+        self.region = endpoint_region(configured) or endpoint_region(upload_endpoint) or region
+        self.endpoint = override or upload_endpoint or configured
+        self.url_endpoint = override or public_endpoint(configured)
         self.policy = policy
         self.timeout = timeout
         self._id = env.get(AK_ID) or None
@@ -55,12 +93,15 @@ class OssAccount:
         self._session: Any = None
         self._lock = threading.Lock()
 
-    def bucket(self, name: str) -> Any:
-        """An `oss2.Bucket` signing with V4 (V1 is closed to accounts and buckets created since 2025)."""
+    def bucket(self, name: str, *, for_urls: bool = False) -> Any:
+        """An `oss2.Bucket` signing with V4 (V1 is closed to accounts and buckets created since 2025).
+
+        `for_urls`: the bucket whose signed URLs are handed to Model Studio (public endpoint)."""
         if not self._id or not self._secret:
             raise missing_credentials(AK_ID, AK_SECRET, purpose="OSS (audio upload and state)")
+        endpoint = self.url_endpoint if for_urls else self.endpoint
         with self._lock:
-            bucket = self._buckets.get(name)
+            bucket = self._buckets.get(f"{endpoint} {name}")
             if bucket is None:
                 import oss2
                 from oss2.credentials import StaticCredentialsProvider
@@ -72,13 +113,13 @@ class OssAccount:
                 auth = oss2.ProviderAuthV4(StaticCredentialsProvider(self._id, self._secret, self._token or ""))
                 bucket = oss2.Bucket(
                     auth,
-                    self.endpoint,
+                    endpoint,
                     name,
                     session=self._session,
                     connect_timeout=self.timeout,
                     region=self.region,
                 )
-                self._buckets[name] = bucket
+                self._buckets[f"{endpoint} {name}"] = bucket
             return bucket
 
     def run(self, what: str, fn: Callable[[], T], *, retry: bool = True) -> T:
