@@ -121,3 +121,14 @@ ENROLLMENT_RATE: dict[str, int] = {COSYVOICE: 10, QWEN: 3}
 MODEL_STUDIO_VOICE_CAP = 1000  # voices the service keeps per account
 CONSOLE_VOICE_QUOTA = 30  # the IMS console's quota, which voicectl enforces (account.quota)
 INLINE_AUDIO_MAX_BYTES = 10 * 1024 * 1024  # a base64 data URI must stay under 10 MB once encoded
+
+# The content type each accepted container is uploaded with (chosen by content, never by file name).
+AUDIO_CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
+
+# What the service's review of source audio looks for: shown when a review fails, explained by `voicectl lint`.
+REVIEW_CHECKLIST: tuple[str, ...] = (
+    "content: clear speech by one speaker, no music, no background voices",
+    "format: WAV (16-bit PCM), MP3 or M4A, sample rate 16 kHz or more (24 kHz mono for Qwen models), at most 10 MB",
+    "clarity: at least 5 s of continuous clear speech; 10-20 s of audio in total is best, 60 s at most",
+    "noise: recorded in a quiet room, no echo, no clipping",
+)

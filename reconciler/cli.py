@@ -1,12 +1,14 @@
-"""The `voicectl` command line: parse options, call one function of the core, render, choose the exit code.
+"""The `voicectl` command line: parse options, call one function of the core, hand the result to a view,
+choose the exit code. Every command goes through `command()`, which sets up logging and turns voicectl's
+errors into their message and exit code, so the bodies below only say what the command does.
 
-Heavy modules (the planner, providers, cloud SDKs, PyAV) are imported inside the commands that need them, so
-`voicectl --help` and `voicectl validate` start fast.
+Heavy modules (the planner, providers, cloud SDKs, PyAV, Rich) are imported inside the commands that need
+them, so `voicectl --help` and `voicectl validate` start fast.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -20,8 +22,9 @@ if TYPE_CHECKING:
     from rich.console import Console
     from typer._click import Context, HelpFormatter
 
+    from reconciler.errors import Problem
     from reconciler.model import Desired
-    from reconciler.plan.plan import Plan
+    from reconciler.plan.plan import Plan, PlanOptions
 
 
 class _HelpGroup(TyperGroup):
@@ -41,7 +44,6 @@ class _HelpGroup(TyperGroup):
 
 # Plain (click) help rather than Typer's Rich panels: rendering those imports rich.markdown, markdown_it,
 # rich.traceback and pygments, which doubled the wall time of `voicectl --help` (about 0.5 s -> 0.25 s).
-# Command output still uses Rich where it helps (colours, tables), imported by the commands that print.
 _PLAIN_HELP: dict[str, Any] = {
     "rich_markup_mode": None,
     "cls": _HelpGroup,
@@ -75,7 +77,7 @@ FileOpt = Annotated[
     str | None,
     typer.Option("-f", "--file", help="Path of voices.yaml (default: ./voices.yaml, or env VOICECTL_FILE)."),
 ]
-NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Plain output even on a terminal.")]
+NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Plain text, no colour or bold (also: env NO_COLOR).")]
 VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Debug logging to stderr (secrets scrubbed).")]
 LockTimeoutOpt = Annotated[
     float, typer.Option("--lock-timeout", help="Seconds to wait for a held state lock before giving up.", min=0)
@@ -93,60 +95,77 @@ TargetOpt = Annotated[
 # -- plumbing ----------------------------------------------------------------------------------------
 
 
-def _console(no_color: bool = False, stderr: bool = False) -> Console:
-    from rich.console import Console
+def command(group: typer.Typer, name: str | None = None) -> Callable[[Callable[..., int | None]], Callable[..., None]]:
+    """Register a command whose body returns its exit code (None: 0) and may raise VoicectlError.
 
-    return Console(stderr=stderr, no_color=no_color, highlight=False, soft_wrap=True)
+    The wrapper sets up logging from the body's `verbose` option, prints a configuration error's problems
+    or any other voicectl error's message (secrets scrubbed), and exits with the code."""
+
+    def register(body: Callable[..., int | None]) -> Callable[..., None]:
+        @functools.wraps(body)
+        def run(*args: Any, **kwargs: Any) -> None:
+            from reconciler.errors import ConfigError, VoicectlError
+            from reconciler.logs import setup_logging
+
+            setup_logging(bool(kwargs.get("verbose")))
+            no_color = bool(kwargs.get("no_color"))
+            try:
+                code = body(*args, **kwargs) or 0
+            except ConfigError as e:
+                _print_problems(e.problems, [], no_color=no_color, stderr=True)
+                n = len(e.problems)
+                _err(no_color).print(f"{n} error{'s' if n != 1 else ''} in the configuration; nothing was changed.")
+                raise typer.Exit(1) from None
+            except VoicectlError as e:
+                _fail(str(e), e.exit_code, no_color=no_color)
+            except KeyboardInterrupt:
+                _fail("interrupted", 130, no_color=no_color)
+            raise typer.Exit(code)
+
+        group.command(name)(run)
+        return run
+
+    return register
 
 
-def _setup(verbose: bool) -> None:
-    from reconciler.logs import setup_logging
+def _console(no_color: bool = False) -> Console:
+    from reconciler.ui.console import make_console
 
-    setup_logging(verbose)
-
-
-def _escape(text: str) -> str:
-    """User text and guard names in brackets ("[quota]") would otherwise be eaten as Rich markup."""
-    from rich.markup import escape
-
-    return escape(text)
+    return make_console(no_color)
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
+def _err(no_color: bool = False) -> Console:
+    from reconciler.ui.console import make_console
+
+    return make_console(no_color, stderr=True)
+
+
+def _fail(message: str, code: int = 1, *, no_color: bool = False) -> NoReturn:
+    from rich.text import Text
+
     from reconciler.logs import scrub
 
-    _console(stderr=True).print(f"[bold red]Error:[/] {_escape(scrub(message))}", markup=True)
+    line = Text("Error:", style="bold red")
+    line.append(f" {scrub(message)}")
+    _err(no_color).print(line)
     raise typer.Exit(code)
 
 
-def _guard(fn: Callable[[], int | None]) -> None:
-    """Run a command body; turn voicectl errors into a message and their exit code."""
-    from reconciler.errors import ConfigError, VoicectlError
+def _print_problems(errors: list[Problem], warnings: list[Problem], *, no_color: bool, stderr: bool) -> None:
+    from reconciler.ui.text import problem_line
 
-    try:
-        code = fn() or 0
-    except ConfigError as e:
-        err = _console(stderr=True)
-        for p in e.problems:
-            err.print(f"{_escape(p.where())}: [red]error:[/] {_escape(p.message)}", markup=True, highlight=False)
-        err.print(
-            f"{len(e.problems)} error{'s' if len(e.problems) != 1 else ''} in the configuration; nothing was changed."
-        )
-        raise typer.Exit(1) from None
-    except VoicectlError as e:
-        _fail(str(e), e.exit_code)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    raise typer.Exit(code)
+    con = _err(no_color) if stderr else _console(no_color)
+    for problem in errors:
+        con.print(problem_line(problem, "error"))
+    for problem in warnings:
+        con.print(problem_line(problem, "warning"))
 
 
-def _load(file: str | None, *, read_audio: bool = True) -> Desired:
+def _load(file: str | None, *, read_audio: bool = True, no_color: bool = False) -> Desired:
     from reconciler.config.loader import load_desired, resolve_config_path
 
     desired, warnings = load_desired(resolve_config_path(file), read_audio=read_audio)
-    err = _console(stderr=True)
-    for w in warnings:
-        err.print(f"{_escape(w.file)}:{w.line}:{w.column}: [yellow]warning:[/] {_escape(w.message)}", markup=True)
+    _print_problems([], warnings, no_color=no_color, stderr=True)
     return desired
 
 
@@ -155,60 +174,63 @@ def _out(text: str) -> None:
     sys.stdout.flush()
 
 
-def _render_plan(plan: Plan, fmt: Format, no_color: bool) -> None:
-    from reconciler.ui import render
+def _options(target: list[str] | None, refresh_only: bool, allow_delete: list[str] | None) -> PlanOptions:
+    from reconciler.plan.plan import PlanOptions
 
+    return PlanOptions(tuple(target or ()), refresh_only, tuple(allow_delete or ()))
+
+
+def _render_plan(plan: Plan, fmt: Format, no_color: bool) -> None:
     if fmt is Format.json:
-        _out(plan.to_json_text())
+        from reconciler.ui.json_view import dumps, plan_json
+
+        _out(dumps(plan_json(plan)))
     elif fmt is Format.markdown:
-        _out(render.render_markdown(plan))
+        from reconciler.ui.markdown import render_markdown
+
+        _out(render_markdown(plan))
     else:
-        _console(no_color).print(render.render_text(plan), end="")
+        from reconciler.ui.text import render_text
+
+        _console(no_color).print(render_text(plan), end="")
 
 
 # -- commands ----------------------------------------------------------------------------------------
 
 
-@app.command()
+@command(app)
 def validate(
     file: FileOpt = None,
     format: Annotated[TextOrJson, typer.Option("--format", help="Output format.")] = TextOrJson.text,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
-) -> None:
+) -> int:
     """Check voices.yaml and every source audio offline (no credentials, no network)."""
-    _setup(verbose)
     from reconciler.config.loader import resolve_config_path, validate_file
 
     path = resolve_config_path(file)
     result = validate_file(path)
     if format is TextOrJson.json:
-        _out(json.dumps(result.to_json(), indent=2))
-    else:
-        con = _console(no_color)
-        for p in result.errors:
-            con.print(
-                f"{_escape(p.file)}:{p.line or 1}:{p.column or 1}: [red]error:[/] {_escape(p.message)}", markup=True
-            )
-        for p in result.warnings:
-            con.print(
-                f"{_escape(p.file)}:{p.line or 1}:{p.column or 1}: [yellow]warning:[/] {_escape(p.message)}",
-                markup=True,
-            )
-        if result.valid and result.desired:
-            d = result.desired
-            con.print(
-                f"{path} is valid: {len(d.voices)} voice{'s' if len(d.voices) != 1 else ''}, "
-                f"{len(d.bindings)} binding{'s' if len(d.bindings) != 1 else ''}"
-                + (f", {len(result.warnings)} warning(s)." if result.warnings else "."),
-                style="green",
-            )
-        else:
-            con.print(f"{len(result.errors)} error(s) in {path}.", style="bold red")
-    raise typer.Exit(0 if result.valid else 1)
+        from reconciler.ui.json_view import dumps, validation_json
+
+        _out(dumps(validation_json(result.errors, result.warnings)))
+        return 0 if result.valid else 1
+    _print_problems(result.errors, result.warnings, no_color=no_color, stderr=False)
+    con = _console(no_color)
+    if result.valid and result.desired:
+        d = result.desired
+        con.print(
+            f"{path} is valid: {len(d.voices)} voice{'s' if len(d.voices) != 1 else ''}, "
+            f"{len(d.bindings)} binding{'s' if len(d.bindings) != 1 else ''}"
+            + (f", {len(result.warnings)} warning(s)." if result.warnings else "."),
+            style="green",
+        )
+        return 0
+    con.print(f"{len(result.errors)} error(s) in {path}.", style="bold red")
+    return 1
 
 
-@app.command()
+@command(app)
 def plan(
     file: FileOpt = None,
     format: Annotated[Format, typer.Option("--format", help="text, markdown (PR comment) or json.")] = Format.text,
@@ -223,30 +245,23 @@ def plan(
     allow_delete: AllowDeleteOpt = None,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
-) -> None:
+) -> int:
     """Show what apply would do. Reads the state and the account; writes nothing, takes no lock."""
-    _setup(verbose)
+    from reconciler import operations
 
-    def run() -> int:
-        from reconciler import operations
-        from reconciler.plan.planner import PlanOptions
-
-        desired = _load(file)
-        options = PlanOptions(tuple(target or ()), refresh_only, tuple(allow_delete or ()))
-        result = operations.plan(desired, options)
-        if out:
-            operations.write_planfile(out, result, desired)
-        _render_plan(result, format, no_color)
-        if out and format is Format.text:
-            _console(no_color, stderr=True).print(f"Saved the plan to {out}; apply it with: voicectl apply {out}")
-        if result.is_blocked:
-            return 3
-        return 2 if detailed_exitcode and result.has_changes else 0
-
-    _guard(run)
+    desired = _load(file, no_color=no_color)
+    result = operations.plan(desired, _options(target, refresh_only, allow_delete))
+    if out:
+        operations.write_planfile(out, result, desired)
+    _render_plan(result, format, no_color)
+    if out and format is Format.text:
+        _err(no_color).print(f"Saved the plan to {out}; apply it with: voicectl apply {out}")
+    if result.is_blocked:
+        return 3
+    return 2 if detailed_exitcode and result.has_changes else 0
 
 
-@app.command()
+@command(app)
 def apply(
     planfile: Annotated[str | None, typer.Argument(help="A plan saved with `plan --out`.")] = None,
     file: FileOpt = None,
@@ -263,68 +278,69 @@ def apply(
         str | None, typer.Option("--expect-fingerprint", help="Refuse unless the plan has this fingerprint.")
     ] = None,
     report: Annotated[str | None, typer.Option("--report", help="Write a markdown report of the apply here.")] = None,
+    format: Annotated[
+        TextOrJson, typer.Option("--format", help="text, or json: the plan and its report as one document.")
+    ] = TextOrJson.text,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
-) -> None:
+) -> int:
     """Carry out the plan: upload audio, clone, wait for review, rebind agents, delete what is gone."""
-    _setup(verbose)
+    from reconciler import operations
+    from reconciler.apply.executor import RunSettings
+    from reconciler.ui.progress import ApplyProgress
+    from reconciler.ui.text import render_report_text, render_text
 
-    def run() -> int:
-        from reconciler import operations
-        from reconciler.plan.planner import PlanOptions
-        from reconciler.ui import render
+    desired = _load(file, no_color=no_color)
+    as_json = format is TextOrJson.json
+    # With --format json, stdout holds the one JSON document; the plan and progress for people go to stderr.
+    con = _err(no_color) if as_json else _console(no_color)
+    confirm: Callable[[Plan], bool] | None = None
+    expected: str | None
+    if planfile:
+        saved = operations.read_planfile(planfile)
+        options, expected = saved.options, saved.fingerprint
+    else:
+        options, expected = _options(target, False, allow_delete), expect_fingerprint
+        if not auto_approve:
+            if not sys.stdin.isatty():
+                _fail("apply needs --auto-approve when stdin is not a terminal (or a plan file from `plan --out`)")
+            confirm = functools.partial(_confirm_apply, err=as_json)
 
-        desired = _load(file)
-        con = _console(no_color)
-        if planfile:
-            saved = operations.read_planfile(planfile)
-            options, expected, confirm = operations.options_of(saved), saved.fingerprint, None
-        else:
-            options = PlanOptions(tuple(target or ()), False, tuple(allow_delete or ()))
-            expected, confirm = expect_fingerprint, None
-            if not auto_approve:
-                if not sys.stdin.isatty():
-                    _fail("apply needs --auto-approve when stdin is not a terminal (or a plan file from `plan --out`)")
-                confirm = _confirm_apply
-        from reconciler.ui.progress import ApplyProgress
+    with ApplyProgress(_err(no_color)) as progress:
 
         def show_plan(p: Plan) -> None:
-            con.print(render.render_text(p), end="")
+            con.print(render_text(p), end="")
             progress.plan_ready(p)
 
-        with ApplyProgress(_console(no_color, stderr=True)) as progress:
-            outcome = operations.apply(
-                desired,
-                options,
-                expect_fingerprint=expected,
-                confirm=confirm,
-                parallelism=parallelism,
-                wait=wait,
-                timeout=timeout,
-                lock_timeout=lock_timeout,
-                progress=progress,
-                on_plan=show_plan,
-            )
-        if outcome.cancelled:
-            con.print("Apply cancelled; nothing was changed.")
-            return 1
-        if outcome.report is None:
-            return 0
-        con.print(render.render_report_text(outcome.report), end="")
-        if report:
-            with open(report, "w", encoding="utf-8") as f:
-                f.write(render.render_report_markdown(outcome.report, outcome.plan))
-        return 0 if outcome.report.ok else 1
+        request = operations.ApplyRequest(
+            options, expected, lock_timeout, RunSettings(parallelism=parallelism, wait=wait, timeout=timeout)
+        )
+        outcome = operations.apply(desired, request, confirm=confirm, progress=progress, on_plan=show_plan)
+    if as_json:
+        from reconciler.ui.json_view import apply_json, dumps
 
-    _guard(run)
+        _out(dumps(apply_json(outcome.plan, outcome.report, cancelled=outcome.cancelled)))
+    if outcome.cancelled:
+        con.print("Apply cancelled; nothing was changed.")
+        return 1
+    if outcome.report is None:
+        return 0
+    if not as_json:
+        con.print(render_report_text(outcome.report), end="")
+    if report:
+        from reconciler.ui.markdown import render_report_markdown
+
+        with open(report, "w", encoding="utf-8") as f:
+            f.write(render_report_markdown(outcome.report, outcome.plan))
+    return 0 if outcome.report.ok else 1
 
 
-def _confirm_apply(plan: Plan) -> bool:
-    answer = typer.prompt("\nDo you want to perform these actions? Only 'yes' will be accepted", default="")
-    return answer.strip() == "yes"
+def _confirm_apply(plan: Plan, *, err: bool = False) -> bool:
+    answer = typer.prompt("\nDo you want to perform these actions? Only 'yes' will be accepted", default="", err=err)
+    return str(answer).strip() == "yes"
 
 
-@app.command()
+@command(app)
 def show(
     planfile: Annotated[str, typer.Argument(help="A plan saved with `plan --out`.")],
     format: Annotated[Format, typer.Option("--format", help="text, markdown or json.")] = Format.text,
@@ -332,18 +348,12 @@ def show(
     verbose: VerboseOpt = False,
 ) -> None:
     """Print a saved plan."""
-    _setup(verbose)
+    from reconciler import operations
 
-    def run() -> int:
-        from reconciler import operations
-
-        _render_plan(operations.read_planfile(planfile), format, no_color)
-        return 0
-
-    _guard(run)
+    _render_plan(operations.read_planfile(planfile), format, no_color)
 
 
-@app.command("import")
+@command(app, "import")
 def import_(
     name: Annotated[str, typer.Argument(help="Voice name declared in voices.yaml.")],
     voice_id: Annotated[str, typer.Argument(help="Id of the existing voice in the account.")],
@@ -352,39 +362,27 @@ def import_(
     verbose: VerboseOpt = False,
 ) -> None:
     """Adopt an existing voice under NAME (state only); its declared audio is taken as its source."""
-    _setup(verbose)
+    from reconciler import operations
 
-    def run() -> int:
-        from reconciler import operations
-
-        record = operations.import_voice(_load(file), name, voice_id, lock_timeout=lock_timeout)
-        _console().print(f"Imported {record.voice_id} as voice.{name} ({record.status}).")
-        return 0
-
-    _guard(run)
+    record = operations.import_voice(_load(file), name, voice_id, lock_timeout=lock_timeout)
+    _out(f"Imported {record.voice_id} as voice.{name} ({record.status}).")
 
 
-@state_app.command("list")
+@command(state_app, "list")
 def state_list(file: FileOpt = None, verbose: VerboseOpt = False) -> None:
     """List what the state tracks."""
-    _setup(verbose)
+    from reconciler import operations
 
-    def run() -> int:
-        from reconciler import operations
-
-        doc = operations.read_state(_load(file, read_audio=False))
-        for name, r in sorted(doc.voices.items()):
-            _out(f"voice.{name}\t{r.voice_id}\t{r.model}\t{r.status}")
-        for address, b in sorted(doc.bindings.items()):
-            _out(f"{address}\t{b.voice}\t{b.voice_id}")
-        for voice_id, r in sorted(doc.deposed.items()):
-            _out(f"voice.{r.name} (deposed)\t{voice_id}\t{r.model}\t{r.status}")
-        return 0
-
-    _guard(run)
+    doc = operations.read_state(_load(file, read_audio=False))
+    for name, r in sorted(doc.voices.items()):
+        _out(f"voice.{name}\t{r.voice_id}\t{r.model}\t{r.status}")
+    for address, b in sorted(doc.bindings.items()):
+        _out(f"{address}\t{b.voice}\t{b.voice_id}")
+    for voice_id, r in sorted(doc.deposed.items()):
+        _out(f"voice.{r.name} (deposed)\t{voice_id}\t{r.model}\t{r.status}")
 
 
-@state_app.command("rm")
+@command(state_app, "rm")
 def state_rm(
     names: Annotated[list[str], typer.Argument(help="Voice names or addresses to forget.")],
     file: FileOpt = None,
@@ -392,19 +390,13 @@ def state_rm(
     verbose: VerboseOpt = False,
 ) -> None:
     """Forget voices or bindings in the state; the account is not touched."""
-    _setup(verbose)
+    from reconciler import operations
 
-    def run() -> int:
-        from reconciler import operations
-
-        for address in operations.state_rm(_load(file, read_audio=False), names, lock_timeout=lock_timeout):
-            _out(f"Removed {address} from the state.")
-        return 0
-
-    _guard(run)
+    for address in operations.state_rm(_load(file, read_audio=False), names, lock_timeout=lock_timeout):
+        _out(f"Removed {address} from the state.")
 
 
-@state_app.command("mv")
+@command(state_app, "mv")
 def state_mv(
     old: Annotated[str, typer.Argument(help="Current name in the state.")],
     new: Annotated[str, typer.Argument(help="New name.")],
@@ -413,48 +405,37 @@ def state_mv(
     verbose: VerboseOpt = False,
 ) -> None:
     """Rename a voice in the state; the account is not touched."""
-    _setup(verbose)
+    from reconciler import operations
 
-    def run() -> int:
-        from reconciler import operations
-
-        operations.state_mv(_load(file, read_audio=False), old, new, lock_timeout=lock_timeout)
-        _out(f"Moved voice.{old.removeprefix('voice.')} to voice.{new.removeprefix('voice.')}.")
-        return 0
-
-    _guard(run)
+    moved = operations.state_mv(_load(file, read_audio=False), old, new, lock_timeout=lock_timeout)
+    _out(f"Moved {moved[0]} to {moved[1]}.")
 
 
-@app.command("force-unlock")
+@command(app, "force-unlock")
 def force_unlock(
     lock_id: Annotated[str, typer.Argument(help="The id printed with the lock.")],
     file: FileOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Do not ask for confirmation.")] = False,
     verbose: VerboseOpt = False,
-) -> None:
+) -> int:
     """Remove a stale state lock left by a run that died."""
-    _setup(verbose)
+    from reconciler import operations
 
-    def run() -> int:
-        from reconciler import operations
-
-        desired = _load(file, read_audio=False)
-        if not force:
-            if not sys.stdin.isatty():
-                _fail("force-unlock asks for confirmation on a terminal; pass --force to skip it")
-            held = operations.current_lock(desired)
-            if held is not None and held.id == lock_id:
-                _console().print(f"Lock: {held.describe()}")
-            if not typer.confirm("Remove this lock? Another run that still holds it would lose its protection"):
-                return 1
-        removed = operations.force_unlock(desired, lock_id)
-        _out(f"Removed the lock {removed.id} ({removed.operation} by {removed.who} since {removed.created}).")
-        return 0
-
-    _guard(run)
+    desired = _load(file, read_audio=False)
+    if not force:
+        if not sys.stdin.isatty():
+            _fail("force-unlock asks for confirmation on a terminal; pass --force to skip it")
+        held = operations.current_lock(desired)
+        if held is not None and held.id == lock_id:
+            _out(f"Lock: {held.describe()}")
+        if not typer.confirm("Remove this lock? Another run that still holds it would lose its protection"):
+            return 1
+    removed = operations.force_unlock(desired, lock_id)
+    _out(f"Removed the lock {removed.id} ({removed.operation} by {removed.who} since {removed.created}).")
+    return 0
 
 
-@app.command()
+@command(app)
 def voices(
     file: FileOpt = None,
     search: Annotated[str | None, typer.Option("--search", help="Filter by name or voice id.")] = None,
@@ -464,60 +445,36 @@ def voices(
     verbose: VerboseOpt = False,
 ) -> None:
     """List live voices like the console's list page: name, id, model, status, managed or not."""
-    _setup(verbose)
+    from reconciler import operations
 
-    def run() -> int:
-        from reconciler import operations
+    rows = operations.list_voices(_load(file, read_audio=False), search=search, include_all=all_)
+    if format is TextOrJson.json:
+        from reconciler.ui.json_view import dumps
 
-        rows = operations.list_voices(_load(file, read_audio=False), search=search, include_all=all_)
-        if format is TextOrJson.json:
-            _out(json.dumps(rows, indent=2))
-            return 0
-        _print_table(rows, no_color)
-        return 0
+        _out(dumps(rows))
+        return
+    from reconciler.ui.tables import voices_table
 
-    _guard(run)
-
-
-def _print_table(rows: list[dict[str, Any]], no_color: bool) -> None:
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False)
-    for col in ("NAME", "VOICE ID", "MODEL", "STATUS", "MANAGED", "CREATED"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r["name"] or "-",
-            r["voice_id"],
-            r["model"],
-            r["status"],
-            "yes" if r["managed"] else "no",
-            r["created"] or "-",
-        )
     con = _console(no_color)
-    con.print(table) if rows else con.print("No voices.")
+    con.print(voices_table(rows)) if rows else con.print("No voices.")
 
 
-@app.command("agent-config")
+@command(app, "agent-config")
 def agent_config(
     agent_id: Annotated[str, typer.Argument(help="IMS AIAgentId.")],
     file: FileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Print the AgentConfig JSON (TtsConfig.VoiceId) for StartAIAgentInstance / GenerateAIAgentCall."""
-    _setup(verbose)
+    import json
 
-    def run() -> int:
-        from reconciler import operations
+    from reconciler import operations
 
-        doc = operations.read_state(_load(file, read_audio=False))
-        _out(json.dumps(operations.agent_config(doc, agent_id), separators=(",", ":")))
-        return 0
-
-    _guard(run)
+    doc = operations.read_state(_load(file, read_audio=False))
+    _out(json.dumps(operations.agent_config(doc, agent_id), separators=(",", ":")))
 
 
-@app.command()
+@command(app)
 def schema() -> None:
     """Print the JSON Schema of voices.yaml."""
     from reconciler.config.schema import schema_json
@@ -525,24 +482,14 @@ def schema() -> None:
     _out(schema_json())
 
 
-@app.command()
-def init(
-    file: FileOpt = None,
-    verbose: VerboseOpt = False,
-) -> None:
+@command(app)
+def init(file: FileOpt = None, verbose: VerboseOpt = False) -> None:
     """Write a starter voices.yaml and a generated sample audio; never overwrites a file."""
-    _setup(verbose)
+    from reconciler.config.starter import write_starter
 
-    def run() -> int:
-        from reconciler.config.starter import write_starter
-
-        path = file or "voices.yaml"
-        for written in write_starter(path):
-            _out(f"Wrote {written}")
-        _out("Next: voicectl validate && voicectl plan && voicectl apply --auto-approve")
-        return 0
-
-    _guard(run)
+    for written in write_starter(file or "voices.yaml"):
+        _out(f"Wrote {written}")
+    _out("Next: voicectl validate && voicectl plan && voicectl apply --auto-approve")
 
 
 def main() -> None:  # pragma: no cover - console script shim

@@ -6,14 +6,12 @@ providers speak in `LiveVoice` and `LiveBinding`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from reconciler.naming import binding_address, voice_address
 
-DEFAULT_PREFIX = "vc"
-DEFAULT_QUOTA = 30
 DEFAULT_NODE = "tts"
 PREFIX_PATTERN = r"^[a-z0-9]{1,9}$"
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
@@ -28,16 +26,6 @@ class VoiceStatus(StrEnum):
 # --------------------------------------------------------------------------------------------------
 # Desired state (voices.yaml)
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Position:
-    file: str
-    line: int  # 1-based
-    column: int  # 1-based
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
 
 
 @dataclass(frozen=True)
@@ -64,8 +52,8 @@ class Guards:
 @dataclass(frozen=True)
 class AccountSpec:
     provider: str = "local"  # local | aliyun
-    quota: int = DEFAULT_QUOTA
-    prefix: str = DEFAULT_PREFIX
+    quota: int = 30  # the IMS console's voice quota
+    prefix: str = "vc"
     region: str = "cn-beijing"
     oss: OssSpec = field(default_factory=OssSpec)
     state: StateSpec = field(default_factory=StateSpec)
@@ -92,10 +80,6 @@ class AudioSource:
         if self.sha256:
             return f"sha256:{self.sha256}"
         return f"url:{self.url}"
-
-    @property
-    def is_local(self) -> bool:
-        return self.path is not None
 
 
 @dataclass(frozen=True)
@@ -248,6 +232,19 @@ class BindingRecord:
         }
 
     @classmethod
+    def of(cls, spec: BindingSpec, voice_id: str) -> BindingRecord:
+        """The record of a binding as voices.yaml declares it, speaking with `voice_id`."""
+        return cls(
+            agent=spec.agent,
+            node=spec.node,
+            voice=spec.voice,
+            voice_id=voice_id,
+            model=spec.model,
+            workflow=spec.workflow,
+            instances=spec.instances,
+        )
+
+    @classmethod
     def from_json(cls, data: dict[str, Any]) -> BindingRecord:
         return cls(
             agent=data["agent"],
@@ -301,13 +298,6 @@ class StateDoc:
         ids = {r.voice_id: r.name or "" for r in self.deposed.values()}
         ids.update({r.voice_id: name for name, r in self.voices.items()})
         return ids
-
-
-def renamed_bindings(doc: StateDoc, old: str | None, new: str) -> dict[str, BindingRecord]:
-    """The state's bindings with those of voice `old` pointing at its new name `new`."""
-    if not old:
-        return dict(doc.bindings)
-    return {k: (replace(b, voice=new) if b.voice == old else b) for k, b in doc.bindings.items()}
 
 
 @dataclass(frozen=True)

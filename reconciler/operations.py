@@ -11,42 +11,37 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.apply.executor import Executor, Progress
+from reconciler.apply.executor import Executor, Progress, RunSettings
 from reconciler.apply.report import ApplyReport
 from reconciler.errors import PlanStale, VoicectlError
-from reconciler.model import Desired, LiveSnapshot, LockInfo, StateDoc, VoiceRecord, renamed_bindings
-from reconciler.naming import desired_audio_key
-from reconciler.plan.plan import Plan
-from reconciler.plan.planner import PlanOptions, plan_changes
+from reconciler.model import Desired, LockInfo, StateDoc, VoiceRecord
+from reconciler.naming import VOICE, desired_audio_key, parse_address, voice_address
+from reconciler.plan.plan import Plan, PlanOptions
+from reconciler.plan.planner import plan_changes
 from reconciler.providers import open_provider
 from reconciler.providers.base import Provider
 from reconciler.providers.snapshot import read_live
+from reconciler.state import edits
 from reconciler.state.journal import StateJournal
 
 PLANFILE_KIND = "voicectl-plan"
 
 
-@dataclass
-class Planned:
-    plan: Plan
-    state: StateDoc
-    live: LiveSnapshot
-
-
-def compute_plan(provider: Provider, desired: Desired, options: PlanOptions) -> Planned:
+def compute_plan(provider: Provider, desired: Desired, options: PlanOptions) -> Plan:
+    """Read the state and the account, and plan against them. The plan carries the state it was computed
+    from (statuses refreshed), which is what apply starts from and writes."""
     state = provider.state.read()
     live = read_live(provider, desired, state)
-    plan = plan_changes(desired, state, live, options, notes=provider.notes)
-    return Planned(plan, state, live)
+    return plan_changes(desired, state, live, options, notes=provider.notes)
 
 
 def plan(desired: Desired, options: PlanOptions) -> Plan:
     """`voicectl plan`: reads state and the account without taking the lock, writes nothing."""
     with open_provider(desired) as provider:
-        return compute_plan(provider, desired, options).plan
+        return compute_plan(provider, desired, options)
 
 
 @contextmanager
@@ -87,15 +82,6 @@ def read_planfile(path: str) -> Plan:
         ) from None
 
 
-def options_of(saved: Plan) -> PlanOptions:
-    o = saved.options
-    return PlanOptions(
-        targets=tuple(o.get("targets") or ()),
-        refresh_only=bool(o.get("refresh_only")),
-        allow_delete=tuple(o.get("allow_delete") or ()),
-    )
-
-
 # -- apply -------------------------------------------------------------------------------------------
 
 
@@ -106,26 +92,30 @@ class ApplyOutcome:
     cancelled: bool = False
 
 
+@dataclass(frozen=True)
+class ApplyRequest:
+    """What `voicectl apply` was asked: the plan's options, the fingerprint it must have (from a saved plan
+    or the PR comment), how long to wait for the lock, and how to run."""
+
+    options: PlanOptions
+    expect_fingerprint: str | None = None
+    lock_timeout: float = 0.0
+    run: RunSettings = field(default_factory=RunSettings)
+
+
 def apply(
     desired: Desired,
-    options: PlanOptions,
+    request: ApplyRequest,
     *,
-    expect_fingerprint: str | None = None,
     confirm: Callable[[Plan], bool] | None = None,
-    parallelism: int = 10,
-    wait: bool = True,
-    timeout: float = 900.0,
-    lock_timeout: float = 0.0,
     progress: Progress | None = None,
     on_plan: Callable[[Plan], None] | None = None,
 ) -> ApplyOutcome:
-    """Lock, re-plan from fresh inputs, refuse if stale or blocked, confirm, execute, unlock.
-
-    `expect_fingerprint` comes from a saved plan or the PR comment: the plan computed now must be the
-    same plan, or nothing is done."""
-    with _locked_provider(desired, "apply", lock_timeout) as (provider, lock):
-        planned = compute_plan(provider, desired, options)
-        plan = planned.plan
+    """Lock, re-plan from fresh inputs, refuse if stale or blocked, confirm, execute, unlock: the plan computed
+    now must have the expected fingerprint, or nothing is done."""
+    expect_fingerprint = request.expect_fingerprint
+    with _locked_provider(desired, "apply", request.lock_timeout) as (provider, lock):
+        plan = compute_plan(provider, desired, request.options)
         if expect_fingerprint and plan.fingerprint != expect_fingerprint:
             raise PlanStale(
                 "plan is stale: voices.yaml, an audio file, the state or the account changed since it was made "
@@ -134,31 +124,17 @@ def apply(
         if on_plan:
             on_plan(plan)
         plan.raise_if_blocked()
-        refreshed = with_live_statuses(planned.state, planned.live)
+        prior = plan.prior_state
+        assert prior is not None  # a computed plan always carries it
         if not plan.has_changes:
-            if refreshed != planned.state:
-                provider.state.write(refreshed, lock)  # e.g. a review that ended between runs
+            if plan.state_refreshed:
+                provider.state.write(prior, lock)  # e.g. a review that ended between runs
             return ApplyOutcome(plan, None)
         if confirm is not None and not confirm(plan):
             return ApplyOutcome(plan, None, cancelled=True)
-        journal = StateJournal(provider.state, refreshed, lock)
-        executor = Executor(
-            provider, desired, plan, journal, parallelism=parallelism, wait=wait, timeout=timeout, progress=progress
-        )
+        journal = StateJournal(provider.state, prior, lock)
+        executor = Executor(provider, desired, plan, journal, request.run, progress)
         return ApplyOutcome(plan, executor.run())
-
-
-def with_live_statuses(state: StateDoc, live: LiveSnapshot) -> StateDoc:
-    """The state with each voice's status as the account reports it (the state's copy is only the last one
-    seen; `state list` shows it). Voices gone from the account keep theirs: the plan deals with them."""
-    by_id = live.by_id()
-    voices = {
-        name: dataclasses.replace(r, status=by_id[r.voice_id].status)
-        if r.voice_id in by_id and by_id[r.voice_id].status != r.status
-        else r
-        for name, r in state.voices.items()
-    }
-    return state if voices == state.voices else dataclasses.replace(state, voices=voices)
 
 
 # -- state commands ----------------------------------------------------------------------------------
@@ -209,41 +185,37 @@ def import_voice(desired: Desired, name: str, voice_id: str, *, lock_timeout: fl
     return imported[0]
 
 
-def _address(name: str) -> str:
-    return name if name.startswith(("voice.", "binding.")) else f"voice.{name}"
-
-
 def state_rm(desired: Desired, names: list[str], *, lock_timeout: float = 0.0) -> list[str]:
     removed: list[str] = []
 
     def rm(_: Provider, state: StateDoc) -> StateDoc:
-        voices, bindings = dict(state.voices), dict(state.bindings)
         for name in names:
-            address = _address(name)
-            if (address.startswith("voice.") and voices.pop(address.removeprefix("voice."), None) is not None) or (
-                address.startswith("binding.") and bindings.pop(address, None) is not None
-            ):
-                removed.append(address)
-            else:
+            address = parse_address(name)
+            known = state.voices if address.kind == VOICE else state.bindings
+            key = address.name if address.kind == VOICE else str(address)
+            if key not in known:
                 raise VoicectlError(f"state rm: {address} is not in the state (see `voicectl state list`)")
-        return dataclasses.replace(state, voices=voices, bindings=bindings)
+            state = edits.drop_voice(state, key, None) if address.kind == VOICE else edits.drop_binding(state, key)
+            removed.append(str(address))
+        return state
 
     _locked(desired, "state rm", lock_timeout, rm)
     return removed
 
 
-def state_mv(desired: Desired, old: str, new: str, *, lock_timeout: float = 0.0) -> None:
-    old_name, new_name = _address(old).removeprefix("voice."), _address(new).removeprefix("voice.")
+def state_mv(desired: Desired, old: str, new: str, *, lock_timeout: float = 0.0) -> tuple[str, str]:
+    """Rename voice `old` to `new` in the state; returns both addresses."""
+    old_name, new_name = parse_address(old).name, parse_address(new).name
 
     def mv(_: Provider, state: StateDoc) -> StateDoc:
         if old_name not in state.voices:
             raise VoicectlError(f"state mv: voice.{old_name} is not in the state")
         if new_name in state.voices:
             raise VoicectlError(f"state mv: voice.{new_name} already exists in the state")
-        voices = {(new_name if k == old_name else k): v for k, v in state.voices.items()}
-        return dataclasses.replace(state, voices=voices, bindings=renamed_bindings(state, old_name, new_name))
+        return edits.rename_voice(state, old_name, new_name)
 
     _locked(desired, "state mv", lock_timeout, mv)
+    return voice_address(old_name), voice_address(new_name)
 
 
 def read_state(desired: Desired) -> StateDoc:

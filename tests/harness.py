@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from reconciler.apply.executor import Executor
+from reconciler.apply.executor import Executor, RunSettings
 from reconciler.apply.report import ApplyReport
 from reconciler.model import Desired
-from reconciler.plan.plan import Plan
-from reconciler.plan.planner import PlanOptions, plan_changes
+from reconciler.plan.plan import Plan, PlanOptions
+from reconciler.plan.planner import plan_changes
 from reconciler.providers.snapshot import read_live
 from reconciler.state.journal import StateJournal
 from tests.fakes import FakeAccount, MemoryStateStore, fake_provider
@@ -34,9 +34,8 @@ def apply(
         if plan.is_blocked or not plan.has_changes:
             return plan, None
         journal = StateJournal(provider.state, store.read(), lock)
-        executor = Executor(
-            provider, d, plan, journal, parallelism=parallelism, wait=wait, timeout=30, sleep=lambda s: None
-        )
+        settings = RunSettings(parallelism=parallelism, wait=wait, timeout=30, sleep=lambda s: None)
+        executor = Executor(provider, d, plan, journal, settings)
         return plan, executor.run()
     finally:
         store.release_lock(lock)
@@ -45,3 +44,10 @@ def apply(
 def allow_all(*desireds: Desired, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
     names = {v.name for d in desireds for v in d.voices} | set(extra)
     return tuple(sorted(names))
+
+
+def summary_of(result: Plan | ApplyReport) -> str:
+    """The summary line a user reads under a plan or an apply report."""
+    from reconciler.ui.summary import plan_summary, report_summary
+
+    return plan_summary(result) if isinstance(result, Plan) else report_summary(result)

@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.audio import probe as audio
-from reconciler.audio.probe import AUDIO_CONTENT_TYPES, AudioInfo, AudioProbeError, probe_audio, sha256_file
+from reconciler.audio.probe import AudioInfo, AudioProbeError, probe_audio, sha256_file
 from reconciler.audio.review import review_audio
-from reconciler.audio.rules import REVIEW_CHECKLIST, check_audio, inspect_audio
+from reconciler.audio.rules import check_audio, inspect_audio
 from reconciler.audio.sample import speech_pcm, write_sample_wav, write_silence_wav
-from reconciler.catalog import MODELS, ModelInfo
+from reconciler.catalog import AUDIO_CONTENT_TYPES, MODELS, REVIEW_CHECKLIST, ModelInfo
 from tests import audio_fixtures as fx
 
 COSY = MODELS["cosyvoice-v2"]

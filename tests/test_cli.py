@@ -824,3 +824,44 @@ def test_real_process_blocked_apply_exits_3(tmp_path: Path) -> None:
 
     blocked = p.process("apply", "--auto-approve", module=False)
     assert blocked.returncode == 3 and "[quota]" in blocked.stderr
+
+
+def test_no_color_gives_plain_text_even_when_colour_is_forced(tmp_path: Path) -> None:
+    p = new_project(tmp_path)
+    forced = {"FORCE_COLOR": "1", "TERM": "xterm-256color"}
+
+    coloured = p.process("plan", env=forced)
+    assert "\x1b[" in coloured.stdout  # the check below would see escape codes if there were any
+    for args, env in (
+        (("plan", "--no-color"), forced),
+        (("plan",), {**forced, "NO_COLOR": "1"}),
+        (("apply", "--auto-approve", "--no-color"), forced),
+        (("validate", "--no-color"), forced),
+    ):
+        result = p.process(*args, env=env)
+        assert result.returncode == 0, result.stderr
+        assert "\x1b" not in result.stdout + result.stderr, (args, env)
+
+    p.configure([voice(SUPPORT, model="no-such-model")], [])
+    broken = p.process("plan", "--no-color", env=forced)
+    assert broken.returncode == 1 and "error:" in broken.stderr and "\x1b" not in broken.stderr
+
+
+def test_apply_json_is_one_document_with_the_plan_and_its_report(tmp_path: Path) -> None:
+    p = new_project(tmp_path)
+
+    first = p.cli("apply", "--auto-approve", "--format", "json")
+
+    assert first.exit_code == 0, first.output
+    doc = json.loads(first.stdout)
+    assert doc["format_version"] == "1" and doc["ok"] is True and doc["cancelled"] is False
+    assert doc["plan"]["summary"].startswith("Plan: 3 to create") and doc["plan"]["fingerprint"].startswith("sha256:")
+    report = doc["report"]
+    assert report["ok"] and report["failed"] == [] and report["summary"].startswith("Apply complete:")
+    done = {d["address"] for d in report["done"]}
+    assert {"voice.support-en", "voice.sales-zh", "voice.narrator", f"binding.{AGENT}.tts"} <= done
+    assert "voicectl will perform" in first.stderr  # the plan for people goes to stderr
+
+    again = json.loads(p.cli("apply", "--auto-approve", "--format", "json").stdout)
+    assert again["report"] is None and again["ok"] is True
+    assert again["plan"]["summary"] == "No changes. Quota: 3 of 30."

@@ -13,6 +13,7 @@ import pytest
 from reconciler.config.loader import load_desired, validate_file
 from reconciler.config.schema import SCHEMA, schema_json
 from reconciler.errors import ConfigError
+from reconciler.ui.json_view import validation_json
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_AUDIO = REPO / "examples" / "audio" / "support-en.mp3"
@@ -298,7 +299,7 @@ def test_load_desired_raises_with_all_problems(project: Path) -> None:
 
 def test_validate_json_shape(project: Path) -> None:
     result = validate_file(write(project, "version: 1\nvoices: []\nextra: 1\n"))
-    doc = result.to_json()
+    doc = validation_json(result.errors, result.warnings)
     assert doc["valid"] is False
     assert set(doc["errors"][0]) == {"file", "line", "column", "message"}
     assert doc["warnings"] == []

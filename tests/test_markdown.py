@@ -11,10 +11,12 @@ import re
 import pytest
 
 from reconciler.apply.report import ApplyReport
-from reconciler.plan.plan import CREATE_BEFORE_DESTROY, DESTROY_BEFORE_CREATE, Blocked, Change, Drift, Plan, Quota
-from reconciler.ui.render import MARKDOWN_LIMIT, MARKER, REPORT_MARKER, render_markdown, render_report_markdown
+from reconciler.plan.changes import Action, BindingState, Change, Kind, Order, Reason, VoiceAfter, VoiceBefore
+from reconciler.plan.plan import Blocked, Drift, Guard, Plan, Quota
+from reconciler.ui.markdown import MARKDOWN_LIMIT, MARKER, REPORT_MARKER, render_markdown, render_report_markdown
 from tests import harness
 from tests.fakes import FakeAccount, MemoryStateStore, binding, desired, voice
+from tests.harness import summary_of
 
 FINGERPRINT = "sha256:" + "ab" * 32
 SHA_A, SHA_B = "sha256:" + "1" * 64, "sha256:" + "2" * 64
@@ -52,8 +54,8 @@ def test_thirty_voice_plan_fits_with_summary_above_the_fold(thirty: tuple[Plan, 
     assert len(md) < MARKDOWN_LIMIT
     assert md.startswith(MARKER + "\n")
     head = above_fold(md)
-    assert f"**{plan.summary()}**" in head
-    assert plan.summary().startswith("Plan: 30 to create") and "30 bindings to change" in plan.summary()
+    assert f"**{summary_of(plan)}**" in head
+    assert summary_of(plan).startswith("Plan: 30 to create") and "30 bindings to change" in summary_of(plan)
     assert "**Quota:** 0 → 30 of 30 (peak 30)" in head
     assert "**Guards:** ✅ pass" in head
     assert f"<!-- voicectl-fingerprint: {plan.fingerprint} -->" in head
@@ -72,7 +74,7 @@ def test_thirty_voice_apply_report(thirty: tuple[Plan, ApplyReport]) -> None:
     md = render_report_markdown(report, plan)
     assert md.startswith(REPORT_MARKER + "\n") and len(md) < MARKDOWN_LIMIT
     head = above_fold(md)
-    assert f"**✅ {report.summary()}**" in head
+    assert f"**✅ {summary_of(report)}**" in head
     assert "**Plan:** 30 to create" in head and "Plan: Plan:" not in md
     assert f"<summary>Done ({len(report.done)})</summary>" in md
     assert len(table_rows(md)) == 1 + len(report.done)
@@ -89,28 +91,29 @@ def big_plan(n: int = 500) -> Plan:
         name = f"voice-{i:03d}"
         kind = i % 5
         if kind == 0:
-            changes.append(
-                Change(f"voice.{name}", "voice", "create", "new_voice", None, {"model": "cosyvoice-v2", "audio": SHA_A})
-            )
-        elif kind == 1:
-            before = {"voice_id": f"cosyvoice-v2-acme-{i:032x}", "model": "cosyvoice-v2", "audio": SHA_A}
-            changes.append(
-                Change(f"voice.{name}", "voice", "update", "audio_changed", before, {**before, "audio": SHA_B})
-            )
+            after = VoiceAfter("cosyvoice-v2", SHA_A, f"{name}.wav", None, False)
+            changes.append(Change(f"voice.{name}", Kind.VOICE, Action.CREATE, Reason.NEW_VOICE, None, after))
+            continue
+        before = VoiceBefore(f"cosyvoice-v2-acme-{i:032x}", "cosyvoice-v2", SHA_A, "OK")
+        if kind == 1:
+            after = VoiceAfter("cosyvoice-v2", SHA_B, f"{name}.wav", None, False, before.voice_id)
+            changes.append(Change(f"voice.{name}", Kind.VOICE, Action.UPDATE, Reason.AUDIO_CHANGED, before, after))
         elif kind == 2:
-            before = {"voice_id": f"cosyvoice-v2-acme-{i:032x}", "model": "cosyvoice-v2", "audio": SHA_A}
-            order = CREATE_BEFORE_DESTROY if i % 2 else DESTROY_BEFORE_CREATE
-            after = {"model": "cosyvoice-v3-flash", "audio": SHA_A}
-            changes.append(Change(f"voice.{name}", "voice", "replace", "model_changed", before, after, order=order))
+            order = Order.CREATE_BEFORE_DESTROY if i % 2 else Order.DESTROY_BEFORE_CREATE
+            after = VoiceAfter("cosyvoice-v3-flash", SHA_A, f"{name}.wav", None, False)
+            changes.append(
+                Change(f"voice.{name}", Kind.VOICE, Action.REPLACE, Reason.MODEL_CHANGED, before, after, order=order)
+            )
         elif kind == 3:
-            before = {"voice_id": f"cosyvoice-v2-acme-{i:032x}", "model": "cosyvoice-v2", "audio": SHA_A}
-            changes.append(Change(f"voice.{name}", "voice", "delete", "not_in_config", before, None))
+            changes.append(Change(f"voice.{name}", Kind.VOICE, Action.DELETE, Reason.NOT_IN_CONFIG, before, None))
         else:
-            after = {"voice": name, "workflow": f"flow {i} | {NASTY}", "model": "cosyvoice-v2"}
-            changes.append(Change(f"binding.agent{i}.tts", "binding", "bind", "new_binding", None, after))
-    drift = tuple(Drift(f"voice.gone-{i}", "missing_in_account", NASTY * 3) for i in range(120))
+            binding = BindingState(f"agent{i}", "tts", f"flow {i} | {NASTY}", name, None, "cosyvoice-v2")
+            changes.append(
+                Change(f"binding.agent{i}.tts", Kind.BINDING, Action.BIND, Reason.NEW_BINDING, None, binding)
+            )
+    drift = tuple(Drift(f"voice.gone-{i}", Reason.MISSING_IN_ACCOUNT, NASTY * 3) for i in range(120))
     blocked = tuple(
-        Blocked("max_deletes", f"{n // 5} deletes exceed max_deletes=3: pass --allow-delete NAME ({NASTY})")
+        Blocked(Guard.MAX_DELETES, f"{n // 5} deletes exceed max_deletes=3: pass --allow-delete NAME ({NASTY})")
         for _ in range(3)
     )
     return Plan(
@@ -129,8 +132,8 @@ def test_five_hundred_changes_are_trimmed_under_the_limit_with_the_summary_intac
     md = render_markdown(plan)
     assert len(md) <= MARKDOWN_LIMIT
     head = above_fold(md)
-    assert md.startswith(MARKER) and f"**{plan.summary()}**" in head
-    assert plan.summary() == (
+    assert md.startswith(MARKER) and f"**{summary_of(plan)}**" in head
+    assert summary_of(plan) == (
         "Plan: 100 to create, 100 to update, 100 to replace, 100 to delete, 100 bindings to change. "
         "Quota: 28 -> 30 of 30 (peak 30)."
     )
@@ -156,7 +159,7 @@ def test_the_same_plan_untrimmed_with_a_larger_limit() -> None:
 def test_any_limit_keeps_the_marker_and_summary(limit: int) -> None:
     plan = big_plan()
     md = render_markdown(plan, limit=limit)
-    assert len(md) <= limit and md.startswith(MARKER) and plan.summary() in md
+    assert len(md) <= limit and md.startswith(MARKER) and summary_of(plan) in md
 
 
 def test_tables_escape_pipes_newlines_and_html() -> None:
@@ -175,7 +178,7 @@ def test_tables_escape_pipes_newlines_and_html() -> None:
 
 def test_a_huge_cell_is_cut() -> None:
     plan = big_plan(1)
-    plan = Plan(plan.changes, (), plan.quota, (), (Drift("voice.x", "review_failed", "x" * 100_000),), FINGERPRINT)
+    plan = Plan(plan.changes, (), plan.quota, (), (Drift("voice.x", Reason.REVIEW_FAILED, "x" * 100_000),), FINGERPRINT)
     md = render_markdown(plan)
     assert len(md) < 5_000 and "x…" in md and "trimmed" not in md
 
@@ -205,7 +208,9 @@ def test_apply_report_of_a_thousand_steps_is_trimmed_done_first() -> None:
     md = render_report_markdown(report, plan)
     assert len(md) <= MARKDOWN_LIMIT and md.startswith(REPORT_MARKER)
     head = above_fold(md)
-    assert f"**❌ {report.summary()}**" in head and "Apply incomplete: 1000 done, 40 failed, 30 not attempted." in head
+    assert (
+        f"**❌ {summary_of(report)}**" in head and "Apply incomplete: 1000 done, 40 failed, 30 not attempted." in head
+    )
     assert "_10 voice(s) still under review" in head
     assert re.search(r"_Showing \d+ of 1080 rows: the rest were trimmed", head)
     # Failures, not-attempted and under-review rows are all kept; only "Done" was trimmed.

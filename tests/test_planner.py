@@ -8,9 +8,11 @@ import json
 import pytest
 
 from reconciler.model import VoiceStatus
-from reconciler.plan.planner import PlanOptions, plan_changes
+from reconciler.plan.plan import PlanOptions
+from reconciler.plan.planner import plan_changes
+from reconciler.ui.json_view import dumps, plan_json
 from tests.fakes import FakeAccount, MemoryStateStore, binding, desired, voice
-from tests.harness import apply, make_plan
+from tests.harness import apply, make_plan, summary_of
 
 QWEN = "qwen3-tts-vc-2026-01-22"
 
@@ -41,12 +43,12 @@ def test_first_plan_creates_everything_and_apply_converges(account, store) -> No
     d = desired([voice("a"), voice("b", model=QWEN)], [binding("ag", "a")])
     plan = make_plan(d, account, store)
     assert actions(plan) == {"voice.a": "create", "voice.b": "create", "binding.ag.tts": "bind"}
-    assert plan.summary() == (
+    assert summary_of(plan) == (
         "Plan: 2 to create, 0 to update, 0 to replace, 0 to delete, 1 bindings to change. Quota: 0 -> 2 of 30 (peak 2)."
     )
     converge(d, account, store)
     assert account.nodes[("ag", "tts")] == store.doc.voices["a"].voice_id
-    assert make_plan(d, account, store).summary() == "No changes. Quota: 2 of 30."
+    assert summary_of(make_plan(d, account, store)) == "No changes. Quota: 2 of 30."
 
 
 def test_audio_change_is_in_place_update_for_cosyvoice(account, store) -> None:
@@ -78,9 +80,17 @@ def test_model_change_replaces_create_before_destroy_and_moves_binding_first(acc
     assert plan.change("voice.a").actions == ["create", "delete"]
     assert plan.change("binding.ag.tts").reason == "voice_replaced"
     phases = [(s.phase, s.op, s.address) for s in plan.steps]
-    assert phases.index((3, "create", "voice.a")) < phases.index((5, "bind", "binding.ag.tts"))
-    assert phases.index((5, "bind", "binding.ag.tts")) < phases.index((6, "delete", "voice.a"))
+    assert phases.index(("clone", "create", "voice.a")) < phases.index(("bind", "bind", "binding.ag.tts"))
+    assert phases.index(("bind", "bind", "binding.ag.tts")) < phases.index(("retire", "delete", "voice.a"))
     assert plan.quota.peak == 2
+    # The graph edges: the bind waits for the new voice's clone and review; retiring the old voice waits for
+    # the bind and for the new voice to be approved.
+    by_id = {s.id: s for s in plan.steps}
+    bind = next(s for s in plan.steps if s.op == "bind")
+    retire = next(s for s in plan.steps if s.phase == "retire")
+    assert sorted(by_id[n].op for n in bind.needs) == ["create", "wait"] and bind.needs_ok_voice == "a"
+    assert bind.id in retire.needs and retire.voice_id == old_id and retire.needs_ok_voice == "a"
+    assert all(n in by_id for s in plan.steps for n in s.needs)
     converge(d2, account, store, allow_delete=("a",))
     assert old_id not in account.voices and account.violations == []
     assert store.doc.deposed == {}
@@ -99,6 +109,10 @@ def test_tight_quota_switches_to_destroy_before_create_and_names_bindings(accoun
     assert change.affected_bindings == ("binding.ag.tts",)
     assert any("console default" in n for n in change.notes)
     assert not plan.is_blocked and plan.quota.peak == 2
+    # Destroy before create: detach, then delete the old voice, then clone the new one, each needing the last.
+    by_op = {(s.phase, s.op): s for s in plan.steps if s.address in ("voice.a", "binding.ag.tts")}
+    detach, free, create = by_op[("detach", "unbind")], by_op[("free", "delete")], by_op[("clone", "create")]
+    assert free.needs == (detach.id,) and create.needs == (free.id,)
     converge(d2, account, store, allow_delete=("a",))
     assert account.violations == [] and account.peak <= 2
 
@@ -236,7 +250,7 @@ def test_bound_voice_removed_from_config_is_deleted_after_the_binding_moves(acco
     account.protected_bindings = {("ag", "tts")}
     plan = make_plan(d2, account, store, allow_delete=("a",))
     ops = [(s.phase, s.op, s.address) for s in plan.steps]
-    assert (6, "delete", "voice.a") in ops and (5, "bind", "binding.ag.tts") in ops
+    assert ("retire", "delete", "voice.a") in ops and ("bind", "bind", "binding.ag.tts") in ops
     converge(d2, account, store, allow_delete=("a",))
     assert account.violations == []
 
@@ -293,7 +307,7 @@ def test_fingerprint_is_deterministic_and_sensitive(account, store) -> None:
 def test_json_document_shape(account, store) -> None:
     converge(desired([voice("a")], [binding("ag", "a")]), account, store)
     d2 = desired([voice("a", model=QWEN), voice("n")], [binding("ag", "a", model=QWEN)])
-    doc = json.loads(make_plan(d2, account, store, allow_delete=("a",)).to_json_text())
+    doc = json.loads(dumps(plan_json(make_plan(d2, account, store, allow_delete=("a",)))))
     assert doc["format_version"] == "1"
     by_address = {c["address"]: c for c in doc["changes"]}
     assert by_address["voice.a"]["actions"] == ["create", "delete"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler.plan.changes import Phase
 from tests.fakes import FakeAccount, MemoryStateStore, binding, desired, voice
 from tests.harness import allow_all, apply, make_plan
 
@@ -95,9 +96,9 @@ def test_plan_apply_properties(first, second, unmanaged, quota, drift, seed) -> 
     after = make_plan(d2, account, store, allow_delete=allow)
     if failed_review:
         # A voice that failed review stays (reported as drift) and its bindings cannot move to it; what remains
-        # is those bindings and the deletes that wait for them (phase 6), never anything else.
+        # is those bindings and the deletes that wait for them (the retire phase), never anything else.
         assert any(d.reason == "review_failed" for d in after.drift)
-        waiting = {s.address for s in after.steps if s.phase == 6}
+        waiting = {s.address for s in after.steps if s.phase == Phase.RETIRE}
         leftover = {c.address for c in after.pending if not c.address.startswith("binding.")}
         assert leftover <= waiting, (leftover, waiting)
     else:

@@ -27,8 +27,6 @@ MAX_TICK = 5.0
 @dataclass
 class ReviewOutcome:
     statuses: dict[str, str] = field(default_factory=dict)  # voice id -> last status seen (absent: vanished)
-    polls: int = 0
-    timed_out: bool = False
 
 
 def wait_for_review(
@@ -45,7 +43,6 @@ def wait_for_review(
     tick = FIRST_TICK
     while True:
         listed = {v.voice_id: v.status for v in voices.list_for_review(pending)}
-        outcome.polls += 1
         waiting = len(pending)
         for voice_id in list(pending):
             status = listed.get(voice_id)
@@ -60,8 +57,7 @@ def wait_for_review(
             return outcome
         remaining = deadline - clock()
         if remaining <= 0:
-            outcome.timed_out = True
-            return outcome
+            return outcome  # what is still DEPLOYING in it timed out
         sleep(min(tick, remaining))
         # Reviews end in waves (voices cloned in the same second finish close together), so once some of the
         # pending voices settled, the rest are probably close behind: go back to the short tick rather than

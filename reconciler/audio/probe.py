@@ -19,9 +19,6 @@ import av.error
 
 from reconciler.errors import VoicectlError
 
-# The content type each accepted container is uploaded with (by content, never by file name).
-AUDIO_CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
-
 _CHUNK = 1024 * 1024
 _HEAD = 64
 
@@ -140,7 +137,7 @@ def probe_fields(path: str) -> dict[str, Any]:
 def _read_container(container: av.container.InputContainer, path: str, size: int) -> dict[str, Any]:
     fmt = _format_name(container.format.name)
     if not container.streams.audio:
-        kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+        kinds: list[str] = sorted({str(s.type) for s in container.streams}) or ["no streams"]
         raise AudioProbeError(
             f"contains no audio stream ({CONTAINER_NAMES.get(fmt, fmt)} with {', '.join(kinds)}); "
             "provide a 16-bit PCM WAV, MP3 or M4A recording",

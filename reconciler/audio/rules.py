@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass, field
 
 from reconciler.audio.probe import (
-    AUDIO_CONTENT_TYPES,
     CODEC_NAMES,
     CONTAINER_NAMES,
     FORMAT,
@@ -21,15 +20,7 @@ from reconciler.audio.probe import (
     AudioProbeError,
     probe_audio,
 )
-from reconciler.catalog import ModelInfo
-
-# What a user is told to check when a review fails (apply report) and what `voicectl lint` explains.
-REVIEW_CHECKLIST: tuple[str, ...] = (
-    "content: clear speech by one speaker, no music, no background voices",
-    "format: WAV (16-bit PCM), MP3 or M4A, sample rate 16 kHz or more (24 kHz mono for Qwen models), at most 10 MB",
-    "clarity: at least 5 s of continuous clear speech; 10-20 s of audio in total is best, 60 s at most",
-    "noise: recorded in a quiet room, no echo, no clipping",
-)
+from reconciler.catalog import AUDIO_CONTENT_TYPES, ModelInfo
 
 MAX_BYTES = 10 * 1024 * 1024
 MIN_SECONDS = 10.0

@@ -23,7 +23,17 @@ from reconciler.catalog import MODELS
 from reconciler.config.schema import MAX_VOICES, SCHEMA
 from reconciler.config.yamlpos import MAX_BYTES, LoadedYaml, Path, YamlError, load_yaml
 from reconciler.errors import ConfigError, Problem
-from reconciler.model import AccountSpec, AudioSource, BindingSpec, Desired, Guards, OssSpec, StateSpec, VoiceSpec
+from reconciler.model import (
+    DEFAULT_NODE,
+    AccountSpec,
+    AudioSource,
+    BindingSpec,
+    Desired,
+    Guards,
+    OssSpec,
+    StateSpec,
+    VoiceSpec,
+)
 
 DEFAULT_FILE = "voices.yaml"
 _validator = Draft202012Validator(SCHEMA)
@@ -39,13 +49,6 @@ class ValidationResult:
     @property
     def valid(self) -> bool:
         return not self.errors
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "valid": self.valid,
-            "errors": [p.to_json() for p in self.errors],
-            "warnings": [p.to_json() for p in self.warnings],
-        }
 
 
 def resolve_config_path(file: str | None, env: Mapping[str, str] | None = None) -> str:
@@ -180,9 +183,9 @@ class _Checker:
             return
         for err in sorted(_validator.iter_errors(data), key=lambda e: self.loaded.pos(tuple(e.absolute_path))):
             self.schema_error(err)
-        voices = data.get("voices") if isinstance(data.get("voices"), list) else []
-        bindings = data.get("bindings") if isinstance(data.get("bindings"), list) else []
-        account = data.get("account") if isinstance(data.get("account"), dict) else {}
+        voices = _list(data.get("voices"))
+        bindings = _list(data.get("bindings"))
+        account = _mapping(data.get("account"))
         names = self.check_voice_names(voices)
         self.check_renames(voices, names)
         self.check_bindings(bindings, voices, names)
@@ -198,12 +201,16 @@ class _Checker:
             self.result.desired = self.build(data)
 
     def schema_error(self, err: ValidationError) -> None:
+        # jsonschema types these as "maybe unset"; for an error from iter_errors they are always set.
+        instance: Any = err.instance
+        expected: Any = err.validator_value
+        schema: Any = err.schema
         path = tuple(err.absolute_path)
         field_name = next((p for p in reversed(path) if isinstance(p, str)), "")
         where = _where(path)
-        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-            allowed = list(err.schema.get("properties", {}))
-            for key in err.instance:
+        if err.validator == "additionalProperties" and isinstance(instance, dict):
+            allowed = list(schema.get("properties", {}))
+            for key in instance:
                 if key not in allowed:
                     self.error(
                         (*path, key),
@@ -213,21 +220,21 @@ class _Checker:
         elif err.validator == "required":
             self.error(path, f"{where} is missing {err.message.split(' is a required')[0]}")
         elif err.validator == "const" and path == ("version",):
-            self.error(path, f"unsupported version {err.instance!r}: this voicectl reads `version: 1`")
+            self.error(path, f"unsupported version {instance!r}: this voicectl reads `version: 1`")
         elif err.validator == "enum":
-            options = ", ".join(map(str, err.validator_value))
-            hint = _suggest(str(err.instance), [str(o) for o in err.validator_value])
+            options = ", ".join(map(str, expected))
+            hint = _suggest(str(instance), [str(o) for o in expected])
             label = "model" if field_name == "model" else field_name
-            self.error(path, f"unknown {label} {err.instance!r} in {where}{hint or ''}; use one of: {options}")
+            self.error(path, f"unknown {label} {instance!r} in {where}{hint or ''}; use one of: {options}")
         elif err.validator == "pattern":
             hint_key = field_name if not isinstance(path[-1], int) else str(path[-2])
-            hint = _PATTERN_HINTS.get(hint_key, f"must match {err.validator_value}")
-            self.error(path, f"bad {field_name or 'value'} {err.instance!r} in {where}: {hint}")
+            hint = _PATTERN_HINTS.get(hint_key, f"must match {expected}")
+            self.error(path, f"bad {field_name or 'value'} {instance!r} in {where}: {hint}")
         elif err.validator == "type":
-            got = type(err.instance).__name__ if err.instance is not None else "nothing"
-            self.error(path, f"{where} must be {_a(err.validator_value)}, not {got}")
+            got = type(instance).__name__ if instance is not None else "nothing"
+            self.error(path, f"{where} must be {_a(expected)}, not {got}")
         elif err.validator == "maxItems" and path == ("voices",):
-            self.error(path, f"{len(err.instance)} voices: an account holds at most {err.validator_value}")
+            self.error(path, f"{len(instance)} voices: an account holds at most {expected}")
         else:
             self.error(path, f"{where}: {err.message}")
 
@@ -294,7 +301,7 @@ class _Checker:
                         f"binding model {model!r} differs from voice {voice_name!r}'s model {voice_model!r}: a "
                         f"voice speaks only through its own model; set model: {voice_model}",
                     )
-            agent, node = binding.get("agent"), binding.get("node", "tts")
+            agent, node = binding.get("agent"), binding.get("node", DEFAULT_NODE)
             if isinstance(agent, str) and isinstance(node, str):
                 if (agent, node) in seen:
                     line = self.loaded.pos(("bindings", seen[(agent, node)]))[0]
@@ -306,9 +313,9 @@ class _Checker:
                     seen[(agent, node)] = i
 
     def check_account(self, account: dict[str, Any], voices: list[Any]) -> None:
-        provider = account.get("provider", "local")
-        oss = account.get("oss") if isinstance(account.get("oss"), dict) else {}
-        state = account.get("state") if isinstance(account.get("state"), dict) else {}
+        provider = account.get("provider", AccountSpec.provider)
+        oss = _mapping(account.get("oss"))
+        state = _mapping(account.get("state"))
         if state.get("backend") == "oss" and provider != "aliyun":
             self.error(("account", "state", "backend"), "state backend 'oss' needs `provider: aliyun`")
         if provider == "aliyun" and not oss.get("bucket"):
@@ -321,7 +328,7 @@ class _Checker:
                     "provider aliyun needs account.oss.bucket: local audio is uploaded there (and the oss state "
                     "backend lives there)",
                 )
-        guards = account.get("guards") if isinstance(account.get("guards"), dict) else {}
+        guards = _mapping(account.get("guards"))
         fraction = guards.get("max_delete_fraction")
         if isinstance(fraction, float) and math.isnan(fraction):
             # NaN passes the schema's bounds (every comparison is false) and would switch the guard off.
@@ -346,7 +353,7 @@ class _Checker:
                 )
             elif parts.scheme == "oss" and (not parts.netloc or parts.path in ("", "/")):
                 self.error(path, f"audio URL {ref!r} must look like oss://bucket/path/to/file.wav")
-            elif account.get("provider", "local") == "local":
+            elif account.get("provider", AccountSpec.provider) == "local":
                 self.error(
                     path,
                     "the local provider cannot fetch remote audio: use a file inside the project, or "
@@ -420,9 +427,9 @@ class _Checker:
     def build(self, data: dict[str, Any]) -> Desired:
         acc = data.get("account") or {}
         oss, state, guards = acc.get("oss") or {}, acc.get("state") or {}, acc.get("guards") or {}
-        region = acc.get("region", "cn-beijing")
+        region = acc.get("region", AccountSpec.region)
         account = AccountSpec(
-            provider=acc.get("provider", "local"),
+            provider=acc.get("provider", AccountSpec.provider),
             quota=acc.get("quota", AccountSpec.quota),
             prefix=acc.get("prefix", AccountSpec.prefix),
             region=region,
@@ -459,7 +466,7 @@ class _Checker:
                 agent=b["agent"],
                 voice=b["voice"],
                 model=b["model"],
-                node=b.get("node", "tts"),
+                node=b.get("node", DEFAULT_NODE),
                 workflow=b.get("workflow"),
                 instances=tuple(b.get("instances") or ()),
             )
@@ -475,11 +482,21 @@ class _Checker:
         )
 
 
+def _list(value: Any) -> list[Any]:
+    """A list from the document, or an empty one where the schema check already reported something else."""
+    return value if isinstance(value, list) else []
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """A mapping from the document, or an empty one where the schema check already reported something else."""
+    return value if isinstance(value, dict) else {}
+
+
 def _a(kind: object) -> str:
     names = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false"}
     names |= {"array": "a list", "object": "a mapping"}
     if isinstance(kind, list):
-        return " or ".join(names.get(k, k) for k in kind)
+        return " or ".join(names.get(str(k), str(k)) for k in kind)
     return names.get(str(kind), str(kind))
 
 

@@ -11,12 +11,13 @@ import json
 from typing import Any
 
 from reconciler.catalog import MODELS
-from reconciler.model import DEFAULT_NODE, DEFAULT_PREFIX, DEFAULT_QUOTA, NAME_PATTERN, PREFIX_PATTERN
+from reconciler.model import DEFAULT_NODE, NAME_PATTERN, PREFIX_PATTERN, AccountSpec
 
 SCHEMA_ID = "https://voicectl.dev/schemas/voices.schema.json"
 MAX_VOICES = 1000  # the service keeps at most 1000 voices per account
 MAX_URL_TTL = 7 * 24 * 3600  # V4 signed URLs live at most 7 days
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+_ACCOUNT = AccountSpec()  # the defaults, from the one place the loader takes them from too
 
 _model_enum: dict[str, Any] = {
     "type": "string",
@@ -110,7 +111,7 @@ _account: dict[str, Any] = {
         "provider": {
             "type": "string",
             "enum": ["local", "aliyun"],
-            "default": "local",
+            "default": _ACCOUNT.provider,
             "description": "local: the embedded simulated account in .voicectl/local/ (no credentials, no network). "
             "aliyun: Model Studio (DashScope) voice enrollment, OSS and IMS.",
         },
@@ -118,20 +119,20 @@ _account: dict[str, Any] = {
             "type": "integer",
             "minimum": 1,
             "maximum": MAX_VOICES,
-            "default": DEFAULT_QUOTA,
+            "default": _ACCOUNT.quota,
             "description": "Voices allowed in the account, managed and unmanaged together (the IMS console allows 30).",
         },
         "prefix": {
             "type": "string",
             "pattern": PREFIX_PATTERN,
-            "default": DEFAULT_PREFIX,
+            "default": _ACCOUNT.prefix,
             "description": "Ownership marker put into every voice id: 1-9 lower-case letters or digits. Voices "
             "without it are unmanaged: counted, never touched.",
         },
         "region": {
             "type": "string",
             "pattern": r"^[a-z]{2}-[a-z0-9-]+$",
-            "default": "cn-beijing",
+            "default": _ACCOUNT.region,
             "description": "Alibaba Cloud region (aliyun only), e.g. cn-beijing, cn-shanghai, ap-southeast-1.",
         },
         "oss": {
@@ -151,7 +152,7 @@ _account: dict[str, Any] = {
                 },
                 "key_prefix": {
                     "type": "string",
-                    "default": "voicectl/audio/",
+                    "default": _ACCOUNT.oss.key_prefix,
                     "pattern": r"^([A-Za-z0-9_.-]+/)*$",
                     "description": "Key prefix for uploads, ending with '/'. Keys are {key_prefix}{name}/{sha256}.{ext}.",
                 },
@@ -159,7 +160,7 @@ _account: dict[str, Any] = {
                     "type": "integer",
                     "minimum": 60,
                     "maximum": MAX_URL_TTL,
-                    "default": 3600,
+                    "default": _ACCOUNT.oss.url_ttl,
                     "description": "Seconds a signed audio URL stays valid (at most 7 days).",
                 },
             },
@@ -172,17 +173,17 @@ _account: dict[str, Any] = {
                 "backend": {
                     "type": "string",
                     "enum": ["local", "oss"],
-                    "default": "local",
+                    "default": _ACCOUNT.state.backend,
                     "description": "local: a file next to voices.yaml. oss: objects in account.oss.bucket (for CI).",
                 },
                 "path": {
                     "type": "string",
-                    "default": ".voicectl/state.json",
+                    "default": _ACCOUNT.state.path,
                     "description": "local backend: state file, relative to voices.yaml.",
                 },
                 "key": {
                     "type": "string",
-                    "default": "voicectl/state",
+                    "default": _ACCOUNT.state.key,
                     "pattern": r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
                     "description": "oss backend: key prefix of the state objects inside account.oss.bucket.",
                 },
@@ -196,14 +197,14 @@ _account: dict[str, Any] = {
                 "max_deletes": {
                     "type": "integer",
                     "minimum": 0,
-                    "default": 3,
+                    "default": _ACCOUNT.guards.max_deletes,
                     "description": "Most deletes plus replacements of existing voices in one apply.",
                 },
                 "max_delete_fraction": {
                     "type": "number",
                     "minimum": 0,
                     "maximum": 1,
-                    "default": 0.3,
+                    "default": _ACCOUNT.guards.max_delete_fraction,
                     "description": "Most deletes plus replacements as a fraction of the managed voices in state.",
                 },
             },

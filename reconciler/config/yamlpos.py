@@ -42,7 +42,7 @@ class YamlError(Exception):
 
 def _mark(node: yaml.Node | yaml.Event) -> tuple[int, int]:
     m = node.start_mark
-    return (m.line + 1, m.column + 1)
+    return (m.line + 1, m.column + 1) if m is not None else (1, 1)
 
 
 class _NoTimestampLoader(yaml.SafeLoader):
@@ -88,7 +88,8 @@ if yaml.__with_libyaml__:
 
 def load_yaml(raw: bytes) -> LoadedYaml:
     text = decode_text(raw)
-    node, loader = None, None
+    node: yaml.Node | None = None
+    loader: Any = None  # a libyaml or pure-Python SafeLoader: _convert only uses what both have
     if yaml.__with_libyaml__:
         try:
             _refuse_aliases_and_depth(text, yaml.CSafeLoader)

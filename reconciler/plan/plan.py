@@ -1,116 +1,43 @@
-"""The plan: a first-class object holding changes, the ordered steps that carry them out, the quota
-simulation, guard verdicts and drift, with its own safety check (`raise_if_blocked`) and JSON form.
+"""The plan: a first-class object holding changes, the steps that carry them out, the quota simulation, guard
+verdicts and drift, with its own safety check (`raise_if_blocked`) and its serialised form (plan files).
 
-Renderers (text, markdown) live in `reconciler.ui.render`; the planner that builds a Plan is `reconciler.plan.planner`.
+How a plan looks (text, markdown, JSON for people and pipelines) is `reconciler.ui`; how one is computed is
+`reconciler.plan.planner`.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
 from reconciler.errors import PlanBlocked
+from reconciler.model import StateDoc
+from reconciler.plan.changes import Action, Change, Kind, Reason, Step
 
 PLAN_FORMAT_VERSION = "1"
 
-# Internal verbs. Voices: create update replace delete no-op; bindings: bind rebind unbind no-op.
-VOICE_ACTIONS = ("create", "update", "replace", "delete", "no-op")
-BINDING_ACTIONS = ("bind", "rebind", "unbind", "no-op")
-CREATE_BEFORE_DESTROY = "create_before_destroy"
-DESTROY_BEFORE_CREATE = "destroy_before_create"
-
 
 @dataclass(frozen=True)
-class Change:
-    """One addressed change, Terraform style: what, why, before and after."""
-
-    address: str  # voice.NAME | binding.AGENT.NODE
-    kind: str  # "voice" | "binding"
-    action: str
-    reason: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    order: str | None = None  # replacements: CREATE_BEFORE_DESTROY | DESTROY_BEFORE_CREATE
-    moved_from: str | None = None  # voice known under a former name (renamed_from)
-    adopt_voice_id: str | None = None  # an existing voice found in the account is taken instead of cloning
-    state_only: bool = False  # touches the state, never the account
-    affected_bindings: tuple[str, ...] = ()  # bindings detached during a destroy-before-create
-    notes: tuple[str, ...] = ()
-
-    @property
-    def name(self) -> str:
-        """The voice name (voices) or `agent.node` (bindings)."""
-        return self.address.split(".", 1)[1]
-
-    @property
-    def actions(self) -> list[str]:
-        """Terraform's JSON action list."""
-        if self.action == "replace":
-            return ["delete", "create"] if self.order == DESTROY_BEFORE_CREATE else ["create", "delete"]
-        return {"bind": ["create"], "rebind": ["update"], "unbind": ["delete"]}.get(self.action, [self.action])
-
-    @property
-    def is_change(self) -> bool:
-        return self.action != "no-op" or self.state_only or self.moved_from is not None
+class PlanOptions:
+    targets: tuple[str, ...] = ()
+    refresh_only: bool = False
+    allow_delete: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "address": self.address,
-            "actions": self.actions,
-            "reason": self.reason,
-            "before": self.before,
-            "after": self.after,
+        return {
+            "targets": sorted(self.targets),
+            "refresh_only": self.refresh_only,
+            "allow_delete": sorted(self.allow_delete),
         }
-        for key in ("order", "moved_from", "adopt_voice_id"):
-            if getattr(self, key):
-                out[key] = getattr(self, key)
-        if self.state_only:
-            out["state_only"] = True
-        if self.affected_bindings:
-            out["affected_bindings"] = list(self.affected_bindings)
-        if self.notes:
-            out["notes"] = list(self.notes)
-        return out
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Change:
-        kind = "voice" if data["address"].startswith("voice.") else "binding"
-        actions = data["actions"]
-        if actions in (["create", "delete"], ["delete", "create"]):
-            action = "replace"
-        elif kind == "binding":
-            action = {"create": "bind", "update": "rebind", "delete": "unbind"}.get(actions[0], actions[0])
-        else:
-            action = actions[0]
+    def from_json(cls, data: dict[str, Any]) -> PlanOptions:
         return cls(
-            address=data["address"],
-            kind=kind,
-            action=action,
-            reason=data["reason"],
-            before=data.get("before"),
-            after=data.get("after"),
-            order=data.get("order"),
-            moved_from=data.get("moved_from"),
-            adopt_voice_id=data.get("adopt_voice_id"),
-            state_only=bool(data.get("state_only", False)),
-            affected_bindings=tuple(data.get("affected_bindings") or ()),
-            notes=tuple(data.get("notes") or ()),
+            targets=tuple(data.get("targets") or ()),
+            refresh_only=bool(data.get("refresh_only")),
+            allow_delete=tuple(data.get("allow_delete") or ()),
         )
-
-
-@dataclass(frozen=True)
-class Step:
-    """One operation of the schedule. Phases run in order; steps within a phase may run in parallel.
-
-    Phases: 0 state-only, 1 detach (unbind), 2 free quota (delete), 3 clone (create/update/adopt), 4 wait for
-    review, 5 bind/rebind, 6 retire (deletes that had to wait for a binding to move)."""
-
-    phase: int
-    op: str  # forget | move | adopt | record | unbind | delete | create | update | wait | bind
-    address: str
-    voice_id: str | None = None  # the voice the step acts on, when known at plan time
-    quota_delta: int = 0
 
 
 @dataclass(frozen=True)
@@ -120,28 +47,40 @@ class Quota:
     after: int
     peak: int
 
+    @property
+    def exceeded(self) -> bool:
+        return self.peak > self.limit
+
     def to_json(self) -> dict[str, int]:
         return asdict(self)
 
 
+class Guard(StrEnum):
+    QUOTA = "quota"
+    MAX_DELETES = "max_deletes"
+    MAX_DELETE_FRACTION = "max_delete_fraction"
+    PROTECT = "protect"
+    EMPTY_CONFIG = "empty_config"
+
+
 @dataclass(frozen=True)
 class Blocked:
-    guard: str  # quota | max_deletes | max_delete_fraction | protect | empty_config
+    guard: Guard
     message: str
     addresses: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"guard": self.guard, "message": self.message, "addresses": list(self.addresses)}
+        return {"guard": self.guard.value, "message": self.message, "addresses": list(self.addresses)}
 
 
 @dataclass(frozen=True)
 class Drift:
     address: str
-    reason: str  # missing_in_account | review_failed | under_review | binding_drift | instance_drift | ...
+    reason: Reason  # missing_in_account | review_failed | under_review | binding_drift | instance_drift | ...
     detail: str
 
     def to_json(self) -> dict[str, str]:
-        return asdict(self)
+        return {"address": self.address, "reason": self.reason.value, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -152,8 +91,12 @@ class Plan:
     blocked: tuple[Blocked, ...]
     drift: tuple[Drift, ...]
     fingerprint: str
-    options: dict[str, Any] = field(default_factory=dict)  # targets, refresh_only, allow_delete
+    options: PlanOptions = PlanOptions()
     notes: tuple[str, ...] = ()  # provider notes, e.g. what no API can reach
+    # The state the plan was computed from, with each voice's status as the account reports it: what apply
+    # starts from and writes. None for a plan read back from a plan file (apply re-plans).
+    prior_state: StateDoc | None = None
+    state_refreshed: bool = False  # prior_state differs from the stored state (a review ended between runs)
 
     # -- queries ------------------------------------------------------------------------------------
     @property
@@ -172,26 +115,16 @@ class Plan:
         return next((c for c in self.changes if c.address == address), None)
 
     def counts(self) -> dict[str, int]:
-        voice = [c for c in self.changes if c.kind == "voice" and not c.state_only]
+        voice = [c for c in self.changes if c.kind == Kind.VOICE and not c.state_only]
         return {
-            "create": sum(c.action == "create" for c in voice),
-            "update": sum(c.action == "update" for c in voice),
-            "replace": sum(c.action == "replace" for c in voice),
-            "delete": sum(c.action == "delete" for c in voice),
-            "bindings": sum(c.kind == "binding" and c.action != "no-op" and not c.state_only for c in self.changes),
+            "create": sum(c.action == Action.CREATE for c in voice),
+            "update": sum(c.action == Action.UPDATE for c in voice),
+            "replace": sum(c.action == Action.REPLACE for c in voice),
+            "delete": sum(c.action == Action.DELETE for c in voice),
+            "bindings": sum(
+                c.kind == Kind.BINDING and c.action != Action.NOOP and not c.state_only for c in self.changes
+            ),
         }
-
-    def summary(self) -> str:
-        """The one summary line of the text output (exact wording is part of the contract)."""
-        q = self.quota
-        if not self.has_changes:
-            return f"No changes. Quota: {q.before} of {q.limit}."
-        n = self.counts()
-        return (
-            f"Plan: {n['create']} to create, {n['update']} to update, {n['replace']} to replace, "
-            f"{n['delete']} to delete, {n['bindings']} bindings to change. "
-            f"Quota: {q.before} -> {q.after} of {q.limit} (peak {q.peak})."
-        )
 
     def raise_if_blocked(self) -> None:
         if self.blocked:
@@ -200,7 +133,7 @@ class Plan:
                 + "\n".join(f"  - [{b.guard}] {b.message}" for b in self.blocked)
             )
 
-    # -- serialisation ------------------------------------------------------------------------------
+    # -- serialisation (plan files; the JSON view adds what people read) ----------------------------
     def to_json(self) -> dict[str, Any]:
         return {
             "format_version": PLAN_FORMAT_VERSION,
@@ -209,13 +142,9 @@ class Plan:
             "blocked": [b.to_json() for b in self.blocked],
             "drift": [d.to_json() for d in self.drift],
             "fingerprint": self.fingerprint,
-            "summary": self.summary(),
-            "options": self.options,
+            "options": self.options.to_json(),
             "notes": list(self.notes),
         }
-
-    def to_json_text(self) -> str:
-        return json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Plan:
@@ -227,9 +156,11 @@ class Plan:
             changes=tuple(Change.from_json(c) for c in data["changes"]),
             steps=(),
             quota=Quota(**data["quota"]),
-            blocked=tuple(Blocked(b["guard"], b["message"], tuple(b.get("addresses") or ())) for b in data["blocked"]),
-            drift=tuple(Drift(**d) for d in data["drift"]),
+            blocked=tuple(
+                Blocked(Guard(b["guard"]), b["message"], tuple(b.get("addresses") or ())) for b in data["blocked"]
+            ),
+            drift=tuple(Drift(d["address"], Reason(d["reason"]), d["detail"]) for d in data["drift"]),
             fingerprint=data["fingerprint"],
-            options=data.get("options") or {},
+            options=PlanOptions.from_json(data.get("options") or {}),
             notes=tuple(data.get("notes") or ()),
         )

@@ -5,9 +5,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from reconciler.model import LockInfo, StateDoc
-from reconciler.providers.base import StateStore
+
+
+class StateWriter(Protocol):
+    """What the journal needs of a state backend (every `StateStore` port is one)."""
+
+    def write(self, doc: StateDoc, lock: LockInfo) -> StateDoc: ...
 
 
 @dataclass
@@ -27,7 +33,7 @@ class StateJournal:
     write is two requests, which made 10 workers' creates wait on the journal rather than on the rate limit).
     """
 
-    def __init__(self, store: StateStore, doc: StateDoc, lock: LockInfo):
+    def __init__(self, store: StateWriter, doc: StateDoc, lock: LockInfo):
         self._store, self._lock_info, self.doc = store, lock, doc
         self._queue_mutex = threading.Lock()
         self._write_mutex = threading.Lock()

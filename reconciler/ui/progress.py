@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 class ApplyProgress:
     def __init__(self, console: Console):
         self.console = console
-        self.live = console.is_terminal
+        # No live bar without a terminal, or when plain text was asked for (--no-color, NO_COLOR).
+        self.live = console.is_terminal and console.color_system is not None
         self._bar: Progress | None = None
         self._task: TaskID | None = None
 

@@ -84,7 +84,8 @@ class LocalAccount:
         rows = self._db.query("SELECT review_error FROM voices WHERE voice_id = ?", (voice_id,))
         if not rows:
             raise not_found(voice_id)
-        return rows[0][0]
+        value: str | None = rows[0][0]
+        return value
 
     # ------------------------------------------------------------------------------- agents, instances
 
@@ -96,11 +97,6 @@ class LocalAccount:
                 " SET agent_id = excluded.agent_id, voice_id = excluded.voice_id",
                 (instance_id, agent_id, voice_id),
             )
-
-    def remove_instance(self, instance_id: str) -> None:
-        """The instance ended."""
-        with self._db.transaction() as tx:
-            tx.execute("DELETE FROM instances WHERE instance_id = ?", (instance_id,))
 
     def set_instance_voice(self, instance_id: str, voice_id: str | None) -> None:
         """Re-point a running instance behind voicectl's back (drift)."""
@@ -129,7 +125,8 @@ class LocalAccount:
         rows = self._db.query("SELECT voice_id FROM instances WHERE instance_id = ?", (instance_id,))
         if not rows:
             raise VoicectlError(f"instance {instance_id} not found in the local account")
-        return rows[0][0]
+        value: str | None = rows[0][0]
+        return value
 
     # ------------------------------------------------------------------------------------- lifecycle
 

@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from reconciler.errors import VoicectlError
 
@@ -104,7 +105,7 @@ class AccountDb:
                 raise
             conn.execute("COMMIT")
 
-    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             if self._in_memory and self._conn is not None and os.path.exists(self.path):
                 self._materialize()  # another process created the account since: read the real one
@@ -150,8 +151,9 @@ class Tx:
             if statement.strip():
                 self._conn.execute(statement)
 
-    def one(self, sql: str, params: tuple[object, ...] = ()) -> tuple | None:
-        return self._conn.execute(sql, params).fetchone()
+    def one(self, sql: str, params: tuple[object, ...] = ()) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self._conn.execute(sql, params).fetchone()
+        return row
 
     def scalar(self, sql: str, params: tuple[object, ...] = ()) -> int:
         row = self._conn.execute(sql, params).fetchone()

@@ -8,6 +8,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from reconciler.catalog import MODELS, ModelInfo
 from reconciler.errors import AudioRejected, ProviderError, QuotaExceeded, VoiceNotFound
@@ -35,13 +36,9 @@ VOICE_COLUMNS = "voice_id, model, display_name, resource_link, created, modified
 
 
 def review_with_audio_module(path: str, model: ModelInfo) -> list[str]:
-    """Run `reconciler.audio.review_audio`; while that module does not exist yet, every file passes."""
-    try:
-        from reconciler.audio.review import review_audio
-    except ModuleNotFoundError as exc:
-        if exc.name != "reconciler.audio.probe":
-            raise  # a dependency of the module is missing: a real failure, not "not written yet"
-        return []
+    """The simulated service review of `reconciler.audio.review` (imported on first use: it decodes with PyAV)."""
+    from reconciler.audio.review import review_audio
+
     return list(review_audio(path, model=model))
 
 
@@ -58,7 +55,7 @@ def status_at(ready_at: float, final_status: str, now: float) -> str:
     return VoiceStatus.DEPLOYING.value if now < ready_at else final_status
 
 
-def row_to_live(row: tuple, now: float, *, with_link: bool) -> LiveVoice:
+def row_to_live(row: tuple[Any, ...], now: float, *, with_link: bool) -> LiveVoice:
     voice_id, model, display_name, link, created, modified, ready_at, final_status, _ = row
     return LiveVoice(
         voice_id=voice_id,

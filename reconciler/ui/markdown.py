@@ -1,7 +1,9 @@
-"""Views of a plan (text, markdown, json) and of an apply report. Rendering only: no decisions here.
+"""Markdown views: the plan as a PR comment and the apply report as a job summary.
 
-Text follows Terraform's shape: one block per change with its symbol and reason, drift, guard verdicts, and
-the one summary line at the end. Colour is added by the CLI's console only on a terminal.
+Reviewers read these on GitHub, where a comment holds at most 65,536 characters: the summary, quota and guard
+verdict stay above the fold and are never trimmed; table rows are trimmed (with a note saying so) until the
+whole text fits `limit`. Head items and cells are capped too, so no single huge error message or a thousand
+blocked voices can push the summary out.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rich.text import Text
-
 from reconciler.apply.report import ApplyReport
-from reconciler.plan.plan import CREATE_BEFORE_DESTROY, Blocked, Change, Plan
+from reconciler.plan.changes import Action, BindingState, Change, Kind
+from reconciler.plan.plan import Blocked, Plan
+from reconciler.ui.summary import plan_summary, report_summary
+from reconciler.ui.text import short_identity
 
 MARKER = "<!-- voicectl-plan -->"
 REPORT_MARKER = "<!-- voicectl-apply -->"
@@ -20,129 +23,12 @@ REPORT_MARKER = "<!-- voicectl-apply -->"
 FINGERPRINT_COMMENT = "<!-- voicectl-fingerprint: {} -->"
 MARKDOWN_LIMIT = 60_000
 
-_SYMBOLS = {"create": "+", "update": "~", "delete": "-", "bind": "+", "rebind": "~", "unbind": "-", "no-op": " "}
-_STYLES = {"+": "green", "~": "yellow", "-": "red", "+/-": "yellow", "-/+": "red", "=": "cyan"}
-_VERBS = {
-    "create": "will be created",
-    "update": "will be updated in-place",
-    "delete": "will be deleted",
-    "bind": "will be bound",
-    "rebind": "will be rebound",
-    "unbind": "will be unbound",
-}
-
-
-def symbol(change: Change) -> str:
-    if change.state_only:
-        return "="
-    if change.action == "replace":
-        return "+/-" if change.order == CREATE_BEFORE_DESTROY else "-/+"
-    return _SYMBOLS.get(change.action, "?")
-
-
-def describe(change: Change) -> str:
-    """The comment line of a change: what happens and why."""
-    if change.state_only:
-        what = {
-            "create": "will be adopted into state (no new clone)",
-            "delete": "will be removed from state (already gone from the account)",
-            "unbind": "will be removed from state (the node has no voice set)",
-        }.get(change.action, "will be recorded in state")
-        if change.moved_from:
-            what = f"has moved from voice.{change.moved_from}"
-    elif change.action == "replace":
-        order = "create before destroy" if change.order == CREATE_BEFORE_DESTROY else "destroy before create"
-        what = f"must be replaced ({order})"
-    else:
-        what = _VERBS.get(change.action, change.action)
-    return f"# {change.address} {what} ({change.reason})"
-
-
-def _short(identity: Any) -> str:
-    text = str(identity or "-")
-    if text.startswith("sha256:"):
-        return text[:19] + "…"
-    return text
-
-
-def _details(change: Change) -> list[str]:
-    before, after = change.before or {}, change.after or {}
-    lines: list[str] = []
-    if change.kind == "voice":
-        if before.get("voice_id"):
-            lines.append(f"voice_id: {before['voice_id']}")
-        elif change.adopt_voice_id:
-            lines.append(f"voice_id: {change.adopt_voice_id}")
-        for key in ("model", "audio"):
-            old, new = before.get(key), after.get(key)
-            if change.action in ("update", "replace") and old != new and old is not None:
-                lines.append(f"{key}: {_short(old)} -> {_short(new)}")
-            elif new is not None and change.action in ("create", "replace"):
-                lines.append(f"{key}: {_short(new)}" + (f" ({after['audio_ref']})" if key == "audio" else ""))
-            elif old is not None and change.action == "delete":
-                lines.append(f"{key}: {_short(old)}")
-        if before.get("status"):
-            lines.append(f"status: {before['status']}")
-    else:
-        old = before.get("voice") or before.get("voice_id")
-        new_id = after.get("voice_id") or "(known after apply)"
-        if change.action == "unbind":
-            lines.append(f"voice: {old} -> (workflow's console default)")
-        elif after:
-            lines.append(f"voice: {old or '(console default)'} -> {after.get('voice')} {new_id}")
-        if after.get("workflow"):
-            lines.append(f"workflow: {after['workflow']}")
-        if after.get("instances"):
-            lines.append(f"instances: {', '.join(after['instances'])}")
-    lines += list(change.notes)
-    return lines
-
-
-def render_text(plan: Plan) -> Text:
-    out = Text()
-    pending = plan.pending
-    if pending:
-        out.append("voicectl will perform the following actions:\n\n")
-    for change in pending:
-        sym = symbol(change)
-        out.append(f"  {describe(change)}\n", style="bold" if not change.state_only else "dim")
-        out.append(f"{sym:>3} ", style=_STYLES.get(sym, ""))
-        out.append(f"{change.address}\n")
-        for line in _details(change):
-            out.append(f"      {line}\n")
-        out.append("\n")
-    if plan.drift:
-        out.append("Drift (changes made outside voicectl):\n", style="bold")
-        for d in plan.drift:
-            out.append(f"  ! {d.address}: {d.reason}: {d.detail}\n", style="magenta")
-        out.append("\n")
-    for note in plan.notes:
-        out.append(f"Note: {note}\n", style="dim")
-    if plan.notes:
-        out.append("\n")
-    if plan.blocked:
-        out.append("Blocked: apply would refuse this plan:\n", style="bold red")
-        for b in plan.blocked:
-            out.append(f"  - [{b.guard}] {b.message}\n", style="red")
-        out.append("\n")
-    out.append(plan.summary() + "\n", style="bold")
-    return out
-
-
-# --------------------------------------------------------------------------------------------------
-# Markdown (PR comment, step summary)
-# --------------------------------------------------------------------------------------------------
-# Reviewers read these on GitHub, where a comment holds at most 65,536 characters: the summary, quota and
-# guard verdict stay above the fold and are never trimmed; table rows are trimmed (with a note saying so)
-# until the whole text fits `limit`. Head items and cells are capped too, so no single huge error message
-# or a thousand blocked voices can push the summary out.
-
-_TABLES = (
-    ("Create", lambda c: c.kind == "voice" and c.action == "create" and not c.state_only),
-    ("Update in place", lambda c: c.kind == "voice" and c.action == "update"),
-    ("Replace", lambda c: c.kind == "voice" and c.action == "replace"),
-    ("Delete", lambda c: c.kind == "voice" and c.action == "delete" and not c.state_only),
-    ("Bindings", lambda c: c.kind == "binding" and not c.state_only and c.action != "no-op"),
+_TABLES: tuple[tuple[str, Callable[[Change], bool]], ...] = (
+    ("Create", lambda c: c.kind == Kind.VOICE and c.action == Action.CREATE and not c.state_only),
+    ("Update in place", lambda c: c.kind == Kind.VOICE and c.action == Action.UPDATE),
+    ("Replace", lambda c: c.kind == Kind.VOICE and c.action == Action.REPLACE),
+    ("Delete", lambda c: c.kind == Kind.VOICE and c.action == Action.DELETE and not c.state_only),
+    ("Bindings", lambda c: c.kind == Kind.BINDING and not c.state_only and c.action != Action.NOOP),
     ("State only", lambda c: c.state_only),
 )
 _VOICE_HEADER = "| voice | model | audio sha256 | bindings | reason |"
@@ -180,20 +66,27 @@ def _code(value: Any) -> str:
 def _bindings_by_voice(plan: Plan) -> dict[str, list[str]]:
     by_voice: dict[str, list[str]] = {}
     for c in plan.changes:
-        voice = (c.after or {}).get("voice") if c.kind == "binding" else None
-        if voice:
-            by_voice.setdefault(voice, []).append(c.name)
+        if isinstance(c.after, BindingState) and c.after.voice:
+            by_voice.setdefault(c.after.voice, []).append(c.name)
     return by_voice
 
 
+def _field(record: object, name: str) -> Any:
+    return getattr(record, name, None) if record is not None else None
+
+
+def _changed(change: Change, name: str, show: Callable[[Any], str] = str) -> str | None:
+    """A cell for a field that may change: `old → new` when it does, else the value it has."""
+    old, new = _field(change.before, name), _field(change.after, name)
+    if old and new and old != new:
+        return f"{show(old)} → {show(new)}"
+    value = new or old
+    return show(value) if value else None
+
+
 def _voice_row(change: Change, bound: dict[str, list[str]]) -> str:
-    before, after = change.before or {}, change.after or {}
-    model = after.get("model") or before.get("model")
-    if before.get("model") and after.get("model") and before["model"] != after["model"]:
-        model = f"{before['model']} → {after['model']}"
-    audio = _short(after.get("audio") or before.get("audio"))
-    if before.get("audio") and after.get("audio") and before["audio"] != after["audio"]:
-        audio = f"{_short(before['audio'])} → {_short(after['audio'])}"
+    model = _changed(change, "model")
+    audio = _changed(change, "audio", short_identity) or short_identity(None)
     bindings = bound.get(change.name, []) + list(change.affected_bindings)
     reason = change.reason + (f" ({change.order.replace('_', ' ')})" if change.order else "")
     if change.moved_from:
@@ -204,12 +97,14 @@ def _voice_row(change: Change, bound: dict[str, list[str]]) -> str:
 
 
 def _binding_row(change: Change) -> str:
-    before, after = change.before or {}, change.after or {}
-    old = before.get("voice") or before.get("voice_id") or "console default"
-    new = after.get("voice") or "console default"
+    before, after = change.before, change.after
+    old = _field(before, "voice") or _field(before, "voice_id") or "console default"
+    new = _field(after, "voice") or "console default"
+    workflow = _field(after, "workflow") or _field(before, "workflow")
+    model = _field(after, "model") or _field(before, "model")
     return (
-        f"| {_code(change.name)} | {_cell(after.get('workflow') or before.get('workflow'))} | {_cell(old)} → "
-        f"{_cell(new)} | {_cell(after.get('model') or before.get('model'))} | {_cell(change.reason)} |"
+        f"| {_code(change.name)} | {_cell(workflow)} | {_cell(old)} → "
+        f"{_cell(new)} | {_cell(model)} | {_cell(change.reason)} |"
     )
 
 
@@ -221,7 +116,7 @@ def _plan_tables(plan: Plan) -> list[tuple[str, str, list[str]]]:
         changes = [c for c in plan.pending if wanted(c)]
         if changes:
             header = _BINDING_HEADER if title == "Bindings" else _VOICE_HEADER
-            rows = [_binding_row(c) if c.kind == "binding" else _voice_row(c, bound) for c in changes]
+            rows = [_binding_row(c) if c.kind == Kind.BINDING else _voice_row(c, bound) for c in changes]
             tables.append((title, header, rows))
     return tables
 
@@ -260,8 +155,8 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, title: str = "vo
     """A PR comment: marker, summary, quota and guard verdict outside the fold; one table per kind of change
     and the drift inside. Always at most `limit` characters: rows are trimmed, never the summary."""
     q = plan.quota
-    head = [MARKER, FINGERPRINT_COMMENT.format(plan.fingerprint), f"### {title}", "", f"**{plan.summary()}**", ""]
-    over = " ⛔ over the quota" if q.peak > q.limit else ""
+    head = [MARKER, FINGERPRINT_COMMENT.format(plan.fingerprint), f"### {title}", "", f"**{plan_summary(plan)}**", ""]
+    over = " ⛔ over the quota" if q.exceeded else ""
     head.append(f"**Quota:** {q.before} → {q.after} of {q.limit} (peak {q.peak}){over}  ")
     if plan.blocked:
         head.append("**Guards:** ⛔ blocked: apply would refuse this plan")
@@ -305,25 +200,6 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, title: str = "vo
     return text
 
 
-# --------------------------------------------------------------------------------------------------
-# Apply report
-# --------------------------------------------------------------------------------------------------
-
-
-def render_report_text(report: ApplyReport) -> Text:
-    out = Text()
-    for address, error in report.failed:
-        out.append(f"Error: {address}: {error}\n", style="red")
-    for address, why in report.not_attempted:
-        out.append(f"Not attempted: {address}: {why}\n", style="yellow")
-    for address in report.pending_review:
-        out.append(f"Under review: {address} (rerun apply to wait for it and bind it)\n", style="yellow")
-    for address, why in report.deferred:
-        out.append(f"Waiting for review: {address}: {why}\n", style="yellow")
-    out.append(report.summary() + "\n", style="bold green" if report.ok else "bold red")
-    return out
-
-
 def render_report_markdown(report: ApplyReport, plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     """The apply report for the step summary: outcome above the fold; failures first and open, then what
     is left under review, then what was done. Rows of "Done" are trimmed first, failures last."""
@@ -332,9 +208,9 @@ def render_report_markdown(report: ApplyReport, plan: Plan, *, limit: int = MARK
         REPORT_MARKER,
         "### voicectl apply",
         "",
-        f"**{icon} {report.summary()}**",
+        f"**{icon} {report_summary(report)}**",
         "",
-        f"**Plan:** {plan.summary().removeprefix('Plan: ')}  ",
+        f"**Plan:** {plan_summary(plan).removeprefix('Plan: ')}  ",
         f"**Fingerprint:** `{plan.fingerprint}`",
         "",
     ]

@@ -1,0 +1,33 @@
+"""The one-line summaries people and pipelines read: the last line of a plan and of an apply report.
+
+The plan's wording is part of the contract (`Plan: 2 to create, ...` / `No changes. Quota: N of 30.`).
+"""
+
+from __future__ import annotations
+
+from reconciler.apply.report import ApplyReport
+from reconciler.plan.plan import Plan
+
+
+def plan_summary(plan: Plan) -> str:
+    q = plan.quota
+    if not plan.has_changes:
+        return f"No changes. Quota: {q.before} of {q.limit}."
+    n = plan.counts()
+    return (
+        f"Plan: {n['create']} to create, {n['update']} to update, {n['replace']} to replace, "
+        f"{n['delete']} to delete, {n['bindings']} bindings to change. "
+        f"Quota: {q.before} -> {q.after} of {q.limit} (peak {q.peak})."
+    )
+
+
+def report_summary(report: ApplyReport) -> str:
+    counts = f"{len(report.done)} done, {len(report.failed)} failed, {len(report.not_attempted)} not attempted"
+    if not report.ok:
+        return f"Apply incomplete: {counts}."
+    if report.waiting:
+        return (
+            f"Apply complete for now: {counts}; {len(report.deferred)} waiting for a review to end "
+            "(--no-wait): rerun apply to finish them."
+        )
+    return f"Apply complete: {counts}."
