@@ -152,3 +152,39 @@ def prefix_of(voice_id: str) -> str | None:
         head, sep, _ = preferred.partition("_")
         return head if sep and head else None
     return cosyvoice_prefix_of(voice_id)
+
+
+# --------------------------------------------------------------------------------------------------
+# OSS endpoints and inline audio
+# --------------------------------------------------------------------------------------------------
+
+_OSS_REGION_HOST = re.compile(r"(?:^|\.)oss-([a-z0-9-]+?)(-internal)?\.aliyuncs\.com$")
+
+
+def endpoint_region(endpoint: str | None) -> str | None:
+    """The region an OSS endpoint names (`https://oss-ap-southeast-1-internal.aliyuncs.com` -> ap-southeast-1);
+    None for an endpoint that names none (an IP, a private host)."""
+    if not endpoint:
+        return None
+    host = endpoint.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+    match = _OSS_REGION_HOST.search(host)
+    return match.group(1) if match else None
+
+
+def is_internal_endpoint(endpoint: str | None) -> bool:
+    return bool(endpoint) and bool(re.search(r"-internal\.aliyuncs\.com(?::\d+)?(?:/|$)", endpoint or "", re.I))
+
+
+def public_endpoint(endpoint: str) -> str:
+    """The Internet endpoint of the same region: `-internal` removed from an OSS host."""
+    scheme, sep, rest = endpoint.partition("://")
+    if not sep:
+        scheme, rest = "", endpoint
+    host, slash, path = rest.partition("/")
+    host = re.sub(r"-internal(\.aliyuncs\.com)$", r"\1", host, flags=re.IGNORECASE)
+    return f"{scheme}{sep}{host}{slash}{path}"
+
+
+def data_uri_size(raw_bytes: int, content_type: str = "audio/mpeg") -> int:
+    """Length of the base64 data URI (`data:<type>;base64,...`) a file of `raw_bytes` becomes."""
+    return len(f"data:{content_type};base64,") + 4 * ((raw_bytes + 2) // 3)

@@ -14,16 +14,18 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reconciler.catalog import MODELS, dashscope_endpoints
 from reconciler.errors import AudioRejected, AuthError, ProviderError, QuotaExceeded
-from reconciler.naming import audio_key, enrollment_family
+from reconciler.model import CloneOptions
+from reconciler.naming import audio_key, endpoint_region, enrollment_family
 from reconciler.providers.aliyun import dashscope_http
 from reconciler.providers.aliyun.audio_store import OssAudioStore
 from reconciler.providers.aliyun.dashscope_http import DashScopeHttp
-from reconciler.providers.aliyun.oss import OssAccount, endpoint_region
+from reconciler.providers.aliyun.oss import OssAccount
 from reconciler.providers.aliyun.voices import AliyunVoiceService
 from tests.audio_fixtures import write_wav
 from tests.emulator import Emulator
@@ -43,10 +45,10 @@ QWEN = "qwen3-tts-vc-2026-01-22"
 SG_KEY = "sk-SECRET-singapore-0002"
 
 
-def create(service: AliyunVoiceService, url: str, model: str = "cosyvoice-v2", **options: object) -> str:
+def create(service: AliyunVoiceService, url: str, model: str = "cosyvoice-v2", **options: Any) -> str:
     return service.create_voice(
-        name="support", model=model, prefix="acme", audio_url=url, audio_key=None, language="en", **options
-    )
+        name="support", model=model, prefix="acme", audio_url=url, audio_key=None, options=CloneOptions("en", **options)
+    ).voice_id
 
 
 # ------------------------------------------------------------------------------------------------ 1
@@ -295,16 +297,21 @@ def test_errors_are_mapped_to_messages_with_the_fix(emu: Emulator, tmp_path: Pat
 def test_qwen_fallback_mode_is_surfaced_as_a_warning(emu: Emulator, tmp_path: Path) -> None:
     service = voice_service(emu.env())
     up = upload(emu.env(), tmp_path, rate=24000)
-    plain = service.create_voice_detailed(
-        name="a", model=QWEN, prefix="acme", audio_url=up.url, audio_key=None, language="en", text="Hello there."
+    plain = service.create_voice(
+        name="a",
+        model=QWEN,
+        prefix="acme",
+        audio_url=up.url,
+        audio_key=None,
+        options=CloneOptions("en", text="Hello there."),
     )
     assert plain.warning is None
     [sent] = [c.params for c in emu.calls if c.action == "create"]
     assert (sent["text"], sent["language"]) == ("Hello there.", "en")
 
     emu.degrade_next_qwen_create("no_valid_asr_segments")
-    degraded = service.create_voice_detailed(
-        name="b", model=QWEN, prefix="acme", audio_url=up.url, audio_key=None, language=None
+    degraded = service.create_voice(
+        name="b", model=QWEN, prefix="acme", audio_url=up.url, audio_key=None, options=CloneOptions()
     )
     assert degraded.warning and "fallback mode (no_valid_asr_segments)" in degraded.warning
 

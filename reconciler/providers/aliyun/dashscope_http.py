@@ -24,7 +24,8 @@ import requests
 
 from reconciler.catalog import COSYVOICE, QWEN, REGIONS, DashScopeEndpoints, dashscope_endpoints
 from reconciler.errors import ProviderError
-from reconciler.providers.aliyun.errors import TransportFailure, dashscope_error, missing_credentials
+from reconciler.providers.aliyun.dashscope_errors import CallContext, dashscope_error
+from reconciler.providers.aliyun.errors import TransportFailure, missing_credentials
 from reconciler.providers.aliyun.ratelimit import enrollment_limiter
 from reconciler.providers.aliyun.sdklog import quiet_sdk_logging
 
@@ -42,7 +43,7 @@ class _NoResendSession(requests.Session):
     dashscope's HTTP layer re-sends a POST once when it sees ConnectionError (meant for stale pooled
     connections); after a response was lost that re-send would run create_voice a second time."""
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         try:
             return super().request(method, url, *args, **kwargs)
         except requests.RequestException as exc:
@@ -111,17 +112,8 @@ class DashScopeHttp:
     def _error(
         self, status: int, code: str | None, message: Any, request_id: str | None, action: str, voice_id: str | None
     ) -> Exception:
-        return dashscope_error(
-            status=status,
-            code=code,
-            message=str(message) if message is not None else None,
-            request_id=request_id,
-            action=action,
-            voice_id=voice_id,
-            secrets=(self._api_key,),
-            region=self.region,
-            workspace=self.workspace,
-        )
+        ctx = CallContext(action, voice_id, self.region, self.workspace, (self._api_key,))
+        return dashscope_error(status, code, str(message) if message is not None else None, request_id, ctx)
 
     # -- calls --------------------------------------------------------------------------------------
 
@@ -143,7 +135,8 @@ class DashScopeHttp:
             api_protocol=ApiProtocol.HTTP,
             http_method=HTTPMethod.POST,
             api_key=key,
-            workspace=self.workspace,  # the SDK sends it as X-DashScope-WorkSpace
+            # The SDK sends it as X-DashScope-WorkSpace; its stubs say str, None (no workspace) is what it checks.
+            workspace=self.workspace,  # type: ignore[arg-type]
             # Per call rather than the module-global dashscope.base_http_api_url: threads and several
             # accounts may share the process.
             base_address=self.base_url,

@@ -13,12 +13,12 @@ Three endpoints, because they serve different readers:
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from reconciler.errors import AuthError, ProviderError
+from reconciler.naming import endpoint_region, public_endpoint
 from reconciler.providers.aliyun.errors import TransportFailure, missing_credentials, redact
 from reconciler.providers.aliyun.ratelimit import RetryPolicy
 from reconciler.providers.aliyun.sdklog import quiet_sdk_logging
@@ -41,28 +41,6 @@ _AUTH_CODES = frozenset(
         "InvalidAccessKeyId.NotFound",
     }
 )
-
-
-_REGION_HOST = re.compile(r"(?:^|\.)oss-([a-z0-9-]+?)(-internal)?\.aliyuncs\.com$")
-
-
-def endpoint_region(endpoint: str | None) -> str | None:
-    """The region an OSS endpoint names (`https://oss-ap-southeast-1-internal.aliyuncs.com` -> ap-southeast-1)."""
-    if not endpoint:
-        return None
-    host = endpoint.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
-    match = _REGION_HOST.search(host)
-    return match.group(1) if match else None
-
-
-def public_endpoint(endpoint: str) -> str:
-    """The Internet endpoint of the same region: `-internal` removed from an OSS host."""
-    scheme, sep, rest = endpoint.partition("://")
-    if not sep:
-        scheme, rest = "", endpoint
-    host, slash, path = rest.partition("/")
-    host = re.sub(r"-internal(\.aliyuncs\.com)$", r"\1", host, flags=re.IGNORECASE)
-    return f"{scheme}{sep}{host}{slash}{path}"
 
 
 class OssAccount:

@@ -7,6 +7,7 @@ with an empty page, or (Qwen) once `total_count` voices were read.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from reconciler.errors import ProviderError
@@ -34,7 +35,7 @@ def paged(
     items: list[dict[str, Any]] = []
     seen: set[str] = set()
     for index in range(MAX_PAGES):
-        page, total = policy.call(lambda i=index: fetch(i))
+        page, total = policy.call(partial(fetch, index))
         if not page:
             return items
         first = str(page[0].get(key))

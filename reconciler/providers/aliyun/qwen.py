@@ -7,25 +7,16 @@ Qwen voices have no review (usable at once, reported as OK) and no update. voice
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from reconciler.catalog import MODELS
 from reconciler.errors import VoiceNotFound
-from reconciler.model import LiveVoice, VoiceStatus
+from reconciler.model import CloneOptions, CreatedVoice, LiveVoice, VoiceStatus
 from reconciler.naming import qwen_preferred_name, qwen_preferred_name_of
 from reconciler.providers.aliyun.create import EnrollmentClient, create_without_duplicates
 from reconciler.providers.aliyun.paging import PAGE_SIZE, paged
 
 log = logging.getLogger("voicectl.aliyun")
-
-
-@dataclass(frozen=True)
-class Created:
-    """A voice the service made, and what it said about how (Qwen: created in degraded mode)."""
-
-    voice_id: str
-    warning: str | None = None
 
 
 def fallback_warning(out: dict[str, Any]) -> str | None:
@@ -72,16 +63,7 @@ class QwenVoiceClient(EnrollmentClient):
             # BadRequest.VoiceNotFound: already gone (or our first attempt's answer was lost).
             log.debug("dashscope qwen delete voice=%s already absent", voice_id)
 
-    def create(
-        self,
-        *,
-        name: str,
-        model: str,
-        prefix: str,
-        audio_url: str,
-        language: str | None,
-        text: str | None = None,
-    ) -> Created:
+    def create(self, *, name: str, model: str, prefix: str, audio_url: str, options: CloneOptions) -> CreatedVoice:
         """Like CosyVoice's create: never repeated blindly. Qwen's list gives no resource_link, so the
         voice a lost create made is recognised by its preferred_name; a replace (new audio) reuses the
         same preferred_name while the old voice still exists, hence the snapshot of the ids that already
@@ -94,10 +76,10 @@ class QwenVoiceClient(EnrollmentClient):
             "audio": {"data": audio_url},
         }
         info = MODELS.get(model)
-        if language and (info is None or language in info.languages):
-            payload["language"] = language
-        if text:
-            payload["text"] = text  # the transcript; the service checks it against the audio
+        if options.language and (info is None or options.language in info.languages):
+            payload["language"] = options.language
+        if options.text:
+            payload["text"] = options.text  # the transcript; the service checks it against the audio
         existing = {v.voice_id for v in self.list_all() if v.display_name == preferred}
 
         def find() -> str | None:
@@ -127,7 +109,7 @@ class QwenVoiceClient(EnrollmentClient):
         )
         if warning:
             log.debug("dashscope qwen create voice=%s fallback_mode", voice_id)
-        return Created(voice_id, warning)
+        return CreatedVoice(voice_id, warning)
 
     @staticmethod
     def _live(item: dict[str, Any]) -> LiveVoice:

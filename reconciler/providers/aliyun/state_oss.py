@@ -119,12 +119,11 @@ class OssStateStore:
         serials: list[int] = []
         token = ""
         while True:
-            page = self.oss.run(
-                f"list {self.location}",
-                lambda t=token: bucket.list_objects_v2(
-                    prefix=f"{self.prefix}/serial-", continuation_token=t, max_keys=1000
-                ),
-            )
+
+            def page_of(t: str = token) -> Any:
+                return bucket.list_objects_v2(prefix=f"{self.prefix}/serial-", continuation_token=t, max_keys=1000)
+
+            page = self.oss.run(f"list {self.location}", page_of)
             for obj in page.object_list:
                 match = _SERIAL.search("/" + obj.key)
                 if match:

@@ -12,13 +12,13 @@ from typing import Any
 
 from reconciler.catalog import MODELS, QWEN
 from reconciler.errors import ProviderError, VoiceNotFound
-from reconciler.model import LiveVoice
+from reconciler.model import CloneOptions, CreatedVoice, LiveVoice
 from reconciler.naming import cosyvoice_model_of, cosyvoice_prefix_of, enrollment_family, resource_link_matches
 from reconciler.providers.aliyun.create import DEFAULT_SETTLE, EnrollmentClient, create_without_duplicates
 from reconciler.providers.aliyun.dashscope_http import DashScopeHttp
 from reconciler.providers.aliyun.errors import strip_query
 from reconciler.providers.aliyun.paging import PAGE_SIZE, paged
-from reconciler.providers.aliyun.qwen import Created, QwenVoiceClient
+from reconciler.providers.aliyun.qwen import QwenVoiceClient
 from reconciler.providers.aliyun.ratelimit import RetryPolicy
 
 log = logging.getLogger("voicectl.aliyun")
@@ -63,29 +63,19 @@ class CosyVoiceClient(EnrollmentClient):
             # Already gone (or our first attempt's answer was lost): the goal is reached.
             log.debug("dashscope delete_voice voice=%s already absent", voice_id)
 
-    def create(
-        self,
-        *,
-        model: str,
-        prefix: str,
-        audio_url: str,
-        audio_key: str | None,
-        language: str | None,
-        max_prompt_audio_length: float | None = None,
-        enable_preprocess: bool | None = None,
-    ) -> str:
+    def create(self, *, model: str, prefix: str, audio_url: str, audio_key: str | None, options: CloneOptions) -> str:
         """Clone once; after an ambiguous failure (timeout, dropped connection, 5xx) look for the voice
         this create may have made and return it, and only when it is absent try again. A 429 means the
         request was refused before any work, so it is repeated after backoff."""
         payload: dict[str, Any] = {"action": "create_voice", "target_model": model, "prefix": prefix, "url": audio_url}
         info = MODELS.get(model)
         # Only what the target takes (see catalog): the service refuses an option its model does not know.
-        if language and (info is None or language in info.languages):
-            payload["language_hints"] = [language]
-        if max_prompt_audio_length is not None:
-            payload["max_prompt_audio_length"] = max_prompt_audio_length
-        if enable_preprocess is not None:
-            payload["enable_preprocess"] = enable_preprocess
+        if options.language and (info is None or options.language in info.languages):
+            payload["language_hints"] = [options.language]
+        if options.max_prompt_audio_length is not None:
+            payload["max_prompt_audio_length"] = options.max_prompt_audio_length
+        if options.enable_preprocess is not None:
+            payload["enable_preprocess"] = options.enable_preprocess
         return create_without_duplicates(
             lambda: str(self.http.cosyvoice(payload)["voice_id"]),
             lambda: self.find_created(model=model, prefix=prefix, source=audio_key or audio_url),
@@ -166,60 +156,20 @@ class AliyunVoiceService:
         return self.cosyvoice.query(voice_id)
 
     def create_voice(
-        self,
-        *,
-        name: str,
-        model: str,
-        prefix: str,
-        audio_url: str,
-        audio_key: str | None,
-        language: str | None,
-        max_prompt_audio_length: float | None = None,
-        enable_preprocess: bool | None = None,
-        text: str | None = None,
-    ) -> str:
-        return self.create_voice_detailed(
-            name=name,
-            model=model,
-            prefix=prefix,
-            audio_url=audio_url,
-            audio_key=audio_key,
-            language=language,
-            max_prompt_audio_length=max_prompt_audio_length,
-            enable_preprocess=enable_preprocess,
-            text=text,
-        ).voice_id
-
-    def create_voice_detailed(
-        self,
-        *,
-        name: str,
-        model: str,
-        prefix: str,
-        audio_url: str,
-        audio_key: str | None,
-        language: str | None,
-        max_prompt_audio_length: float | None = None,
-        enable_preprocess: bool | None = None,
-        text: str | None = None,
-    ) -> Created:
+        self, *, name: str, model: str, prefix: str, audio_url: str, audio_key: str | None, options: CloneOptions
+    ) -> CreatedVoice:
         info = MODELS.get(model)
         if info is None:
             raise ProviderError(f"unknown cloning model {model!r}: use one of {', '.join(MODELS)}")
         if info.family == QWEN:
-            return self.qwen.create(
-                name=name, model=model, prefix=prefix, audio_url=audio_url, language=language, text=text
-            )
+            return self.qwen.create(name=name, model=model, prefix=prefix, audio_url=audio_url, options=options)
+        if audio_url.startswith("data:"):
+            # voice-enrollment documents `url` as a URL the service downloads; validate refuses this offline.
+            raise ProviderError(f"{model} takes its audio only as a URL: use account.audio_delivery: oss")
         voice_id = self.cosyvoice.create(
-            model=model,
-            prefix=prefix,
-            audio_url=audio_url,
-            audio_key=audio_key,
-            language=language,
-            max_prompt_audio_length=max_prompt_audio_length,
-            enable_preprocess=enable_preprocess,
+            model=model, prefix=prefix, audio_url=audio_url, audio_key=audio_key, options=options
         )
-        return Created(voice_id)
+        return CreatedVoice(voice_id)
 
     def update_voice(self, voice_id: str, *, audio_url: str) -> None:
         if enrollment_family(voice_id) == QWEN:
