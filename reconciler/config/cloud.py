@@ -43,8 +43,9 @@ def check_cloud(
         _check_options(i, voice, info, error)
         if inline:
             _check_inline(i, voice, info, audio.get(i), error)
-    if aliyun:
-        _check_endpoints(account.get("oss") if isinstance(account.get("oss"), dict) else {}, error, warn)
+    oss = account.get("oss")
+    if aliyun and isinstance(oss, dict):
+        _check_endpoints(oss, error, warn)
 
 
 def _check_region(i: int, info: ModelInfo, region: str, error: Report) -> None:

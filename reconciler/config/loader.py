@@ -235,13 +235,10 @@ class _Checker:
         elif err.validator == "type":
             got = type(instance).__name__ if instance is not None else "nothing"
             self.error(path, f"{where} must be {_a(expected)}, not {got}")
-        elif err.validator in ("minimum", "maximum"):
-            bound = "at most" if err.validator == "maximum" else "at least"
-            self.error(path, f"{where}: {err.message}; use a value of {bound} {expected:g}")
         elif err.validator == "maxItems" and path == ("voices",):
             self.error(path, f"{len(instance)} voices: an account holds at most {expected}")
         else:
-            self.error(path, f"{where}: {err.message}")
+            self.error(path, f"{where}: {err.message}{_bound_hint(err.validator, expected)}")
 
     def check_voice_names(self, voices: list[Any]) -> dict[str, int]:
         names: dict[str, int] = {}
@@ -499,6 +496,12 @@ class _Checker:
             voices=voices,
             bindings=bindings,
         )
+
+
+def _bound_hint(validator: object, bound: Any) -> str:
+    if validator not in ("minimum", "maximum") or not isinstance(bound, int | float):
+        return ""
+    return f"; use a value of {'at most' if validator == 'maximum' else 'at least'} {bound:g}"
 
 
 def _list(value: Any) -> list[Any]:
