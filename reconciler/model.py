@@ -34,6 +34,7 @@ class OssSpec:
     endpoint: str | None = None
     key_prefix: str = "voicectl/audio/"
     url_ttl: int = 3600
+    upload_endpoint: str | None = None  # where uploads go (e.g. the -internal endpoint); URLs use `endpoint`
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class AccountSpec:
     oss: OssSpec = field(default_factory=OssSpec)
     state: StateSpec = field(default_factory=StateSpec)
     guards: Guards = field(default_factory=Guards)
+    workspace: str | None = None  # Model Studio workspace id: its own host and the X-DashScope-WorkSpace header
+    audio_delivery: str = "oss"  # oss: signed OSS URLs | inline: the audio itself as a data URI (Qwen)
 
 
 @dataclass(frozen=True)
@@ -91,10 +94,36 @@ class VoiceSpec:
     recorded: bool = False
     protect: bool = False
     renamed_from: tuple[str, ...] = ()
+    # Create-time options (catalog.ModelInfo.options says which model takes which); used when cloning only.
+    max_prompt_audio_length: float | None = None
+    enable_preprocess: bool | None = None
+    text: str | None = None
 
     @property
     def address(self) -> str:
         return voice_address(self.name)
+
+    @property
+    def clone_options(self) -> CloneOptions:
+        return CloneOptions(self.language, self.max_prompt_audio_length, self.enable_preprocess, self.text)
+
+
+@dataclass(frozen=True)
+class CloneOptions:
+    """What a create call passes besides the audio: hints and options the model takes (see catalog)."""
+
+    language: str | None = None
+    max_prompt_audio_length: float | None = None  # CosyVoice v3-flash, v3.5: seconds kept after preprocessing
+    enable_preprocess: bool | None = None  # CosyVoice v3+: noise reduction and volume normalisation
+    text: str | None = None  # Qwen: transcript of the audio
+
+
+@dataclass(frozen=True)
+class CreatedVoice:
+    """A voice a create call made, with what the service said about it (e.g. Qwen's fallback mode)."""
+
+    voice_id: str
+    warning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +206,7 @@ class VoiceRecord:
     language: str | None = None
     protect: bool = False  # remembered so that removing a protected voice from voices.yaml is still guarded
     name: str | None = None  # set on deposed records: the name the voice served before it was replaced
+    warning: str | None = None  # what the service said when it cloned the voice (Qwen fallback mode)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -190,6 +220,8 @@ class VoiceRecord:
         }
         if self.name is not None:
             out["name"] = self.name
+        if self.warning is not None:
+            out["warning"] = self.warning
         return out
 
     @classmethod
@@ -203,6 +235,7 @@ class VoiceRecord:
             language=data.get("language"),
             protect=bool(data.get("protect", False)),
             name=data.get("name"),
+            warning=data.get("warning"),
         )
 
 
