@@ -29,7 +29,8 @@ from reconciler.audio.sample import write_sample_wav
 from tests.emulator import Call
 
 BUCKET = "voices"
-PAGE_SIZE = 100  # list_voice page size voicectl uses
+# Voices per list page as the emulator serves them (voicectl asks for 100; the service may serve fewer).
+PAGE_SIZE = 50
 RATE = 10.0  # DashScope enrollment requests per second per account
 COSY_LIST = ("dashscope", "list_voice")
 QWEN_LIST = ("dashscope", "list")
@@ -215,10 +216,10 @@ def dashscope_count(counts: Counter[tuple[str, str]]) -> int:
 def list_pages_floor(n_cosyvoice: int, n_qwen: int) -> int:
     """Fewest list pages that can prove the whole account was seen.
 
-    CosyVoice's list_voice returns no total, so only a short page ends the listing: n // 100 + 1 pages
-    (an account of exactly 300 needs a fourth, empty page). Qwen's list returns total_count, so
-    ceil(n / 100) pages, and one page to learn that there are none."""
-    return n_cosyvoice // PAGE_SIZE + 1 + max(1, math.ceil(n_qwen / PAGE_SIZE))
+    CosyVoice's list_voice returns no total and a page may be shorter than asked, so only an empty page ends
+    the listing: ceil(n / page) + 1 pages. Qwen's list returns total_count, so ceil(n / page) pages, and one
+    page to learn that there are none."""
+    return math.ceil(n_cosyvoice / PAGE_SIZE) + 1 + max(1, math.ceil(n_qwen / PAGE_SIZE))
 
 
 STATE_READ_FLOOR = 2  # OSS state: list the serial-numbered versions, get the newest

@@ -38,6 +38,7 @@ class OssSpec:
     endpoint: str | None = None
     key_prefix: str = "voicectl/audio/"
     url_ttl: int = 3600
+    upload_endpoint: str | None = None  # where uploads go (e.g. the -internal endpoint); URLs use `endpoint`
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class AccountSpec:
     oss: OssSpec = field(default_factory=OssSpec)
     state: StateSpec = field(default_factory=StateSpec)
     guards: Guards = field(default_factory=Guards)
+    workspace: str | None = None  # Model Studio workspace id: its own host and the X-DashScope-WorkSpace header
+    audio_delivery: str = "oss"  # oss: signed OSS URLs | inline: the audio itself as a data URI (Qwen)
 
 
 @dataclass(frozen=True)
@@ -99,10 +102,36 @@ class VoiceSpec:
     protect: bool = False
     renamed_from: tuple[str, ...] = ()
     lint: bool = True  # False: the audio quality lint was skipped (lint: false or --no-lint)
+    # Create-time options (catalog.ModelInfo.options says which model takes which); used when cloning only.
+    max_prompt_audio_length: float | None = None
+    enable_preprocess: bool | None = None
+    text: str | None = None
 
     @property
     def address(self) -> str:
         return voice_address(self.name)
+
+    @property
+    def clone_options(self) -> CloneOptions:
+        return CloneOptions(self.language, self.max_prompt_audio_length, self.enable_preprocess, self.text)
+
+
+@dataclass(frozen=True)
+class CloneOptions:
+    """What a create call passes besides the audio: hints and options the model takes (see catalog)."""
+
+    language: str | None = None
+    max_prompt_audio_length: float | None = None  # CosyVoice v3-flash, v3.5: seconds kept after preprocessing
+    enable_preprocess: bool | None = None  # CosyVoice v3+: noise reduction and volume normalisation
+    text: str | None = None  # Qwen: transcript of the audio
+
+
+@dataclass(frozen=True)
+class CreatedVoice:
+    """A voice a create call made, with what the service said about it (e.g. Qwen's fallback mode)."""
+
+    voice_id: str
+    warning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +217,7 @@ class VoiceRecord:
     # The lint metrics of the audio the voice was cloned from, next to its review outcome (status), so the
     # lint's thresholds can be calibrated against what the service accepted.
     lint: Metrics = ()
+    warning: str | None = None  # what the service said when it cloned the voice (Qwen fallback mode)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -203,6 +233,8 @@ class VoiceRecord:
             out["name"] = self.name
         if self.lint:
             out["lint"] = dict(self.lint)
+        if self.warning is not None:
+            out["warning"] = self.warning
         return out
 
     @classmethod
@@ -217,6 +249,7 @@ class VoiceRecord:
             protect=bool(data.get("protect", False)),
             name=data.get("name"),
             lint=tuple((str(k), v) for k, v in (data.get("lint") or {}).items()),
+            warning=data.get("warning"),
         )
 
 

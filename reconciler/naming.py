@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from reconciler.catalog import MODELS
+from reconciler.catalog import COSYVOICE, MODELS, QWEN
 
 if TYPE_CHECKING:
     from reconciler.model import VoiceSpec
@@ -110,9 +110,20 @@ def qwen_preferred_name(prefix: str, name: str) -> str:
     return f"{prefix}_{stem}{digest}"
 
 
+# What qwen-voice-enrollment hands out: qwen-{product}-vc-{preferred_name}-voice-{stamp}-{hex} (product "tts" for
+# the TTS targets, "omni" for Omni). Matched by shape, not by a "qwen" head: voice-enrollment (CosyVoice's
+# API) also clones for Qwen-Audio targets, whose ids read `qwen-audio-3.0-tts-{prefix}-{uid}`.
+_QWEN_ENROLLMENT_ID = re.compile(r"^qwen-[a-z0-9]+-vc-[A-Za-z0-9_]{1,16}-voice-")
+
+
+def enrollment_family(voice_id: str) -> str:
+    """The enrollment API a voice id belongs to, hence the one that can query, update or delete it:
+    `qwen` (qwen-voice-enrollment) or `cosyvoice` (voice-enrollment: `{target_model}-{prefix}-{uid}`)."""
+    return QWEN if _QWEN_ENROLLMENT_ID.match(voice_id) else COSYVOICE
+
+
 def is_qwen_voice_id(voice_id: str) -> bool:
-    # CosyVoice ids start with their target model ("cosyvoice-..."); Qwen ids with "qwen".
-    return voice_id.startswith("qwen")
+    return enrollment_family(voice_id) == QWEN
 
 
 def qwen_preferred_name_of(voice_id: str) -> str | None:
@@ -141,3 +152,39 @@ def prefix_of(voice_id: str) -> str | None:
         head, sep, _ = preferred.partition("_")
         return head if sep and head else None
     return cosyvoice_prefix_of(voice_id)
+
+
+# --------------------------------------------------------------------------------------------------
+# OSS endpoints and inline audio
+# --------------------------------------------------------------------------------------------------
+
+_OSS_REGION_HOST = re.compile(r"(?:^|\.)oss-([a-z0-9-]+?)(-internal)?\.aliyuncs\.com$")
+
+
+def endpoint_region(endpoint: str | None) -> str | None:
+    """The region an OSS endpoint names (`https://oss-ap-southeast-1-internal.aliyuncs.com` -> ap-southeast-1);
+    None for an endpoint that names none (an IP, a private host)."""
+    if not endpoint:
+        return None
+    host = endpoint.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+    match = _OSS_REGION_HOST.search(host)
+    return match.group(1) if match else None
+
+
+def is_internal_endpoint(endpoint: str | None) -> bool:
+    return bool(endpoint) and bool(re.search(r"-internal\.aliyuncs\.com(?::\d+)?(?:/|$)", endpoint or "", re.I))
+
+
+def public_endpoint(endpoint: str) -> str:
+    """The Internet endpoint of the same region: `-internal` removed from an OSS host."""
+    scheme, sep, rest = endpoint.partition("://")
+    if not sep:
+        scheme, rest = "", endpoint
+    host, slash, path = rest.partition("/")
+    host = re.sub(r"-internal(\.aliyuncs\.com)$", r"\1", host, flags=re.IGNORECASE)
+    return f"{scheme}{sep}{host}{slash}{path}"
+
+
+def data_uri_size(raw_bytes: int, content_type: str = "audio/mpeg") -> int:
+    """Length of the base64 data URI (`data:<type>;base64,...`) a file of `raw_bytes` becomes."""
+    return len(f"data:{content_type};base64,") + 4 * ((raw_bytes + 2) // 3)

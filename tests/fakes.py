@@ -19,6 +19,8 @@ from reconciler.model import (
     AccountSpec,
     AudioSource,
     BindingSpec,
+    CloneOptions,
+    CreatedVoice,
     Desired,
     Guards,
     LiveBinding,
@@ -81,8 +83,8 @@ class FakeAccount:
             return self._live(self.voices[voice_id], with_link=True)
 
     def create_voice(
-        self, *, name: str, model: str, prefix: str, audio_url: str, audio_key: str | None, language: str | None
-    ) -> str:
+        self, *, name: str, model: str, prefix: str, audio_url: str, audio_key: str | None, options: CloneOptions
+    ) -> CreatedVoice:
         with self._mutex:
             self.calls.append("create")
             if len(self.voices) >= self.quota:
@@ -90,7 +92,7 @@ class FakeAccount:
             voice_id = f"{model}-{prefix}-{next(self._ids):032x}"
             self.add(voice_id, model, status="DEPLOYING" if MODELS[model].has_review else "OK", link=audio_url)
             self.voices[voice_id]["fail"] = any(k in audio_url for k in self.fail_review)
-            return voice_id
+            return CreatedVoice(voice_id)
 
     def update_voice(self, voice_id: str, *, audio_url: str) -> None:
         with self._mutex:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import AudioRejected, AuthError, ProviderError, QuotaExceeded, VoiceNotFound
+from reconciler.model import CloneOptions
 from reconciler.naming import qwen_preferred_name, resource_link_matches
 from reconciler.providers.aliyun import NOTES, open_aliyun
 from reconciler.providers.aliyun.dashscope_http import DashScopeHttp
@@ -43,8 +44,8 @@ def wait_status(service, voice_id: str, status: str, timeout: float = 5.0) -> No
 
 def create(service, up, *, name: str = "support", model: str = "cosyvoice-v2") -> str:
     return service.create_voice(
-        name=name, model=model, prefix="acme", audio_url=up.url, audio_key=up.key, language="en"
-    )
+        name=name, model=model, prefix="acme", audio_url=up.url, audio_key=up.key, options=CloneOptions("en")
+    ).voice_id
 
 
 def test_cosyvoice_lifecycle(emu: Emulator, tmp_path: Path) -> None:
@@ -85,7 +86,8 @@ def test_list_pages_past_100_and_counts_both_families(emu: Emulator) -> None:
     assert len(voices) == 233
     assert len({v.voice_id for v in voices}) == 233
     assert sum(v.prefix == "acme" for v in voices) == 115
-    assert emu.count("dashscope", "list_voice") == 3  # 100 + 100 + 30: stops at the short page
+    # 100 asked, 50 served per page (a short page is not the end): 4 x 50 + 30, then the empty page that ends it.
+    assert emu.count("dashscope", "list_voice") == 6
     assert emu.count("dashscope", "list") == 1
     qwen = [v for v in voices if v.model == QWEN]
     assert {v.prefix for v in qwen} == {"zz"} and all(v.status == "OK" for v in qwen)
@@ -95,8 +97,8 @@ def test_qwen_create_list_delete(emu: Emulator, tmp_path: Path) -> None:
     service = voice_service(emu.env())
     up = upload(emu.env(), tmp_path, rate=24000)
     voice_id = service.create_voice(
-        name="support-en", model=QWEN, prefix="acme", audio_url=up.url, audio_key=up.key, language="en"
-    )
+        name="support-en", model=QWEN, prefix="acme", audio_url=up.url, audio_key=up.key, options=CloneOptions("en")
+    ).voice_id
     preferred = qwen_preferred_name("acme", "support-en")
     [live] = service.list_voices()
     assert (live.voice_id, live.model, live.status, live.prefix, live.display_name) == (
@@ -151,14 +153,26 @@ def test_error_mapping(emu: Emulator, tmp_path: Path) -> None:
 def test_unreachable_audio_is_reported_not_cloned_twice(emu: Emulator, tmp_path: Path) -> None:
     service = voice_service(emu.env())
     up = upload(emu.env(), tmp_path)
-    gone = up.url.replace(up.key.rsplit("/", 1)[-1], "missing.wav")
+    # No answer from the audio's host: a 500 that may have cloned, so each retry comes after a lookup.
+    unreachable = "http://127.0.0.1:9/voicectl/audio/x.wav?x-oss-signature=abc"
     with pytest.raises(ProviderError, match="fetch the audio URL") as err:
         service.create_voice(
-            name="x", model="cosyvoice-v2", prefix="acme", audio_url=gone, audio_key=None, language=None
+            name="x", model="cosyvoice-v2", prefix="acme", audio_url=unreachable, audio_key=None, options=CloneOptions()
         )
-    assert "x-oss-signature" not in str(err.value)
+    assert "x-oss-signature" not in str(err.value) and "abc" not in str(err.value)
     assert emu.voices() == []
     assert emu.count("dashscope", "create_voice") == 3  # each retry only after the lookup found nothing
+
+    # The host answered 404: the download failed, which no retry mends.
+    emu.clear_calls()
+    gone = up.url.replace(up.key.rsplit("/", 1)[-1], "missing.wav")
+    with pytest.raises(ProviderError, match=r"could not download the audio[\s\S]*url_ttl") as err:
+        service.create_voice(
+            name="x", model="cosyvoice-v2", prefix="acme", audio_url=gone, audio_key=None, options=CloneOptions()
+        )
+    assert err.value.code == "BadRequest.InputDownloadFailed" and not err.value.retryable
+    assert "x-oss-signature" not in str(err.value)
+    assert emu.count("dashscope", "create_voice") == 1
 
 
 def test_429_bursts_converge(emu: Emulator, tmp_path: Path) -> None:
@@ -175,9 +189,9 @@ def test_429_bursts_converge(emu: Emulator, tmp_path: Path) -> None:
     assert emu.voices() == []
 
 
-def test_limiter_keeps_account_under_10_per_second(emu: Emulator) -> None:
+def test_limiter_keeps_each_family_under_its_rate(emu: Emulator) -> None:
     env = emu.env()
-    # Two ports on one account (8 threads in all, CosyVoice and Qwen lists mixed) share one budget.
+    # Two ports on one account (8 threads in all, CosyVoice and Qwen lists mixed) share each family's budget.
     services = (voice_service(env), voice_service(env))
     errors: list[BaseException] = []
 
@@ -194,7 +208,8 @@ def test_limiter_keeps_account_under_10_per_second(emu: Emulator) -> None:
         t.join()
     assert not errors
     assert emu.count("dashscope") == 16
-    assert emu.max_rate("dashscope") <= 10
+    assert emu.max_rate("dashscope", family="cosyvoice") <= 10
+    assert emu.max_rate("dashscope", family="qwen") <= 3
     assert all(c.status == 200 for c in emu.calls)  # never throttled: the limiter ran ahead of the server
 
 
@@ -247,11 +262,15 @@ def test_create_that_times_out_is_found_once_the_server_finishes(emu: Emulator, 
 def test_qwen_create_after_drop_is_not_confused_with_the_replaced_voice(emu: Emulator, tmp_path: Path) -> None:
     service = voice_service(emu.env())
     up = upload(emu.env(), tmp_path, rate=24000)
-    old = service.create_voice(name="bot", model=QWEN, prefix="acme", audio_url=up.url, audio_key=None, language=None)
+    old = service.create_voice(
+        name="bot", model=QWEN, prefix="acme", audio_url=up.url, audio_key=None, options=CloneOptions()
+    ).voice_id
     up2 = upload(emu.env(), tmp_path, rate=24000, seconds=13.0)
     emu.inject("dashscope", "create", "drop_after_commit")
 
-    new = service.create_voice(name="bot", model=QWEN, prefix="acme", audio_url=up2.url, audio_key=None, language=None)
+    new = service.create_voice(
+        name="bot", model=QWEN, prefix="acme", audio_url=up2.url, audio_key=None, options=CloneOptions()
+    ).voice_id
 
     assert new != old
     assert sorted(v["voice_id"] for v in emu.voices()) == sorted([old, new])
@@ -263,8 +282,8 @@ def test_qwen_create_after_drop_before_commit(emu: Emulator, tmp_path: Path) -> 
     up = upload(emu.env(), tmp_path, rate=24000)
     emu.inject("dashscope", "create", "drop_before_commit")
     voice_id = service.create_voice(
-        name="bot", model=QWEN, prefix="acme", audio_url=up.url, audio_key=None, language=None
-    )
+        name="bot", model=QWEN, prefix="acme", audio_url=up.url, audio_key=None, options=CloneOptions()
+    ).voice_id
     assert [v["voice_id"] for v in emu.voices()] == [voice_id]
 
 

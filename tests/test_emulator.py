@@ -198,11 +198,18 @@ def test_auth_and_parameter_errors(emu: Emulator, wav16k: bytes) -> None:
     assert emu.voices() == []
 
 
-def test_unreachable_or_badly_signed_audio_url_is_internal_error(emu: Emulator, wav16k: bytes) -> None:
+def test_audio_that_cannot_be_downloaded_or_reached(emu: Emulator, wav16k: bytes) -> None:
     url = upload(emu, wav16k)
     svc = enrollment(emu)
     tampered = re.sub(r"x-oss-signature=[0-9a-f]{4}", "x-oss-signature=0000", url)
-    for bad in (tampered, url.replace("support-en", "missing"), "http://127.0.0.1:9/nothing.wav"):
+    # The audio's host answered with an error (bad signature, missing object): the download failed.
+    for bad in (tampered, url.replace("support-en", "missing")):
+        with pytest.raises(VoiceEnrollmentException) as exc:
+            svc.create_voice("cosyvoice-v2", "acme", bad)
+        assert error_code(exc.value) == (400, "BadRequest.InputDownloadFailed")
+    # No answer at all: nothing listens there, or an -internal endpoint only a VPC in the region resolves.
+    internal = "https://voices.oss-cn-beijing-internal.aliyuncs.com/a.wav?x-oss-signature=1"
+    for bad in ("http://127.0.0.1:9/nothing.wav", internal):
         with pytest.raises(VoiceEnrollmentException) as exc:
             svc.create_voice("cosyvoice-v2", "acme", bad)
         assert error_code(exc.value) == (500, "InternalError")
@@ -294,7 +301,8 @@ def test_qwen_create_list_delete_over_raw_http(emu: Emulator, wav24k: bytes) -> 
 
     assert qwen(emu, {"action": "delete", "voice": voice}).status_code == 200
     gone = qwen(emu, {"action": "delete", "voice": voice})
-    assert (gone.status_code, gone.json()["code"]) == (400, "BadRequest.ResourceNotExist")
+    # Not CosyVoice's BadRequest.ResourceNotExist: the Qwen API has its own code for a missing voice.
+    assert (gone.status_code, gone.json()["code"]) == (400, "BadRequest.VoiceNotFound")
     assert qwen(emu, {"action": "list", "page_index": 0, "page_size": 10}).json()["output"]["total_count"] == 1
     # CosyVoice and Qwen voices live in separate lists.
     assert enrollment(emu).list_voices() == []
@@ -549,32 +557,50 @@ def test_drop_before_commit_and_latency(emu: Emulator) -> None:
     assert time.monotonic() - start >= 0.1
 
 
-def test_rate_limit_is_a_sliding_one_second_window() -> None:
-    with Emulator(rate_limit=10) as emu:
-        check_rate_limit(emu)
+def cosyvoice_list(emu: Emulator) -> requests.Response:
+    return requests.post(
+        emu.dashscope_base_url + "/services/audio/tts/customization",
+        headers={"Authorization": f"Bearer {emu.api_key}"},
+        json={"model": "voice-enrollment", "input": {"action": "list_voice"}},
+        timeout=10,
+    )
 
 
-def check_rate_limit(emu: Emulator) -> None:
-    results: list[int] = []
+def burst(call: Any, n: int) -> list[tuple[int, str | None]]:
+    results: list[tuple[int, str | None]] = []
 
-    def call() -> None:
-        response = qwen(emu, {"action": "list"})
-        results.append(response.status_code)
-        if response.status_code == 429:
-            assert response.json()["code"] == "Throttling.RateQuota"
+    def one() -> None:
+        response = call()
+        results.append((response.status_code, response.json().get("code")))
 
-    threads = [threading.Thread(target=call) for _ in range(15)]
+    threads = [threading.Thread(target=one) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(results) == [200] * 10 + [429] * 5
-    assert emu.max_rate("dashscope") == 15
-    time.sleep(1.05)
-    assert qwen(emu, {"action": "list"}).status_code == 200
+    return sorted(results, key=lambda r: (r[0], r[1] or ""))
 
-    emu.rate_limit = None
-    assert all(qwen(emu, {"action": "list"}).status_code == 200 for _ in range(15))
+
+def test_rate_limits_are_per_family_sliding_windows() -> None:
+    with Emulator(rate_limit=10, qwen_rate_limit=180) as emu:
+        # CosyVoice: 10 per second across its versions; the 11th in the window is refused.
+        assert burst(lambda: cosyvoice_list(emu), 13) == [(200, None)] * 10 + [(429, "Throttling.RateQuota")] * 3
+        # Qwen is counted apart (the CosyVoice window is full) and allows 180/min, at most 3 in one second.
+        assert (
+            burst(lambda: qwen(emu, {"action": "list"}), 5) == [(200, None)] * 3 + [(429, "Throttling.BurstRate")] * 2
+        )
+        assert emu.max_rate("dashscope", family="cosyvoice") == 13
+        assert emu.max_rate("dashscope", family="qwen") == 5
+        time.sleep(1.05)
+        assert cosyvoice_list(emu).status_code == 200
+        assert qwen(emu, {"action": "list"}).status_code == 200
+
+        emu.qwen_rate_limit = 4  # the per-minute total: 4 went through this minute, so even a slow client waits
+        time.sleep(1.05)
+        assert qwen(emu, {"action": "list"}).json()["code"] == "Throttling.RateQuota"
+
+        emu.rate_limit = None
+        assert all(qwen(emu, {"action": "list"}).status_code == 200 for _ in range(15))
 
 
 def test_foreground_cli_prints_env_and_ready_line() -> None:

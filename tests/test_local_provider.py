@@ -20,7 +20,16 @@ import pytest
 
 from reconciler.catalog import ModelInfo
 from reconciler.errors import AudioRejected, ProviderError, QuotaExceeded, VoicectlError, VoiceNotFound
-from reconciler.model import AccountSpec, BindingRecord, BindingSpec, Desired, LiveBinding, StateDoc, StateSpec
+from reconciler.model import (
+    AccountSpec,
+    BindingRecord,
+    BindingSpec,
+    CloneOptions,
+    Desired,
+    LiveBinding,
+    StateDoc,
+    StateSpec,
+)
 from reconciler.naming import prefix_of, qwen_preferred_name, resource_link_matches
 from reconciler.providers.base import AudioStore, Binder, Provider, StateStore, VoiceService
 from reconciler.providers.local import LocalAccount, open_local, resolve_audio_url
@@ -119,7 +128,9 @@ def create(p: Provider, tmp_path: Path, name: str = "v", model: str = COSY, **wa
     rate = 24000 if model.startswith("qwen") else 16000
     path = write_wav(tmp_path / f"{name}.wav", rate=rate, **wav)  # type: ignore[arg-type]
     url, key = upload(p, path, name)
-    return p.voices.create_voice(name=name, model=model, prefix="acme", audio_url=url, audio_key=key, language=None)
+    return p.voices.create_voice(
+        name=name, model=model, prefix="acme", audio_url=url, audio_key=key, options=CloneOptions()
+    ).voice_id
 
 
 def wait_status(p: Provider, voice_id: str, status: str, timeout: float = 5.0) -> None:
@@ -199,10 +210,12 @@ def test_prefix_parsing(voice_id: str, prefix: str | None) -> None:
 def test_invalid_prefix_and_model_are_refused(provider: Provider, tmp_path: Path) -> None:
     url, key = upload(provider, write_wav(tmp_path / "a.wav"))
     with pytest.raises(ProviderError, match="invalid prefix"):
-        provider.voices.create_voice(name="a", model=COSY, prefix="ACME", audio_url=url, audio_key=key, language=None)
+        provider.voices.create_voice(
+            name="a", model=COSY, prefix="ACME", audio_url=url, audio_key=key, options=CloneOptions()
+        )
     with pytest.raises(ProviderError, match="unknown target_model"):
         provider.voices.create_voice(
-            name="a", model="tts-1", prefix="acme", audio_url=url, audio_key=key, language=None
+            name="a", model="tts-1", prefix="acme", audio_url=url, audio_key=key, options=CloneOptions()
         )
 
 
@@ -222,8 +235,8 @@ def test_review_goes_deploying_then_ok(provider: Provider, tmp_path: Path) -> No
 def test_resource_link_is_the_url_and_matches_the_key(provider: Provider, tmp_path: Path) -> None:
     url, key = upload(provider, write_wav(tmp_path / "a.wav"), "a")
     voice_id = provider.voices.create_voice(
-        name="a", model=COSY, prefix="acme", audio_url=url, audio_key=key, language="en"
-    )
+        name="a", model=COSY, prefix="acme", audio_url=url, audio_key=key, options=CloneOptions("en")
+    ).voice_id
     link = provider.voices.query_voice(voice_id).resource_link
     assert link == url
     assert resource_link_matches(link, key)
@@ -300,7 +313,9 @@ def test_real_review_rejects_short_and_undecodable_audio(tmp_path: Path) -> None
         junk.write_bytes(os.urandom(40_000))
         url, key = upload(p, junk, "junk")
         with pytest.raises(AudioRejected):
-            p.voices.create_voice(name="junk", model=COSY, prefix="acme", audio_url=url, audio_key=key, language=None)
+            p.voices.create_voice(
+                name="junk", model=COSY, prefix="acme", audio_url=url, audio_key=key, options=CloneOptions()
+            )
         assert p.voices.list_voices() == []
     finally:
         p.close()
@@ -415,7 +430,9 @@ def test_unreachable_audio_url(provider: Provider, tmp_path: Path, kind: str) ->
         "garbled": url.split("?")[0],
     }[kind]
     with pytest.raises(ProviderError, match="audio url not reachable") as err:
-        provider.voices.create_voice(name="v", model=COSY, prefix="acme", audio_url=url, audio_key=key, language=None)
+        provider.voices.create_voice(
+            name="v", model=COSY, prefix="acme", audio_url=url, audio_key=key, options=CloneOptions()
+        )
     assert err.value.code == "InternalError"
 
 
@@ -504,8 +521,8 @@ def test_ten_threads_create_at_once(tmp_path: Path) -> None:
         try:
             ids.append(
                 p.voices.create_voice(
-                    name=f"t{i}", model=COSY, prefix="acme", audio_url=url, audio_key=key, language=None
-                )
+                    name=f"t{i}", model=COSY, prefix="acme", audio_url=url, audio_key=key, options=CloneOptions()
+                ).voice_id
             )
         except QuotaExceeded as exc:
             refused.append(exc)
@@ -525,7 +542,7 @@ def test_ten_threads_create_at_once(tmp_path: Path) -> None:
 CREATOR = """
 import json, sys
 from reconciler.errors import QuotaExceeded
-from reconciler.model import AccountSpec, Desired
+from reconciler.model import AccountSpec, CloneOptions, Desired
 from reconciler.providers.local import open_local
 
 base, tag, url, key = sys.argv[1:5]
@@ -536,7 +553,7 @@ made, refused = 0, 0
 for i in range(5):
     try:
         p.voices.create_voice(name=f"{tag}{i}", model="cosyvoice-v2", prefix="vc", audio_url=url, audio_key=key,
-                              language=None)
+                              options=CloneOptions())
         made += 1
     except QuotaExceeded:
         refused += 1

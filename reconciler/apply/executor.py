@@ -194,15 +194,20 @@ class Executor:
     def _create(self, step: Step) -> None:
         change, voice = self._change(step), self.specs[step.address]
         url = self._audio_url(voice)
-        voice_id = self.provider.voices.create_voice(
+        created = self.provider.voices.create_voice(
             name=voice.name,
             model=voice.model,
             prefix=self.desired.account.prefix,
             audio_url=url,
             audio_key=desired_audio_key(self.key_prefix, voice),
-            language=voice.language,
+            options=voice.clone_options,
         )
-        self._put_voice(voice, change, voice_id, _initial_status(voice))
+        voice_id = created.voice_id
+        self._put_voice(voice, change, voice_id, _initial_status(voice), warning=created.warning)
+        if created.warning:
+            with self._mutex:
+                self.report.warnings.append((step.address, f"{voice_id} {created.warning}"))
+            self.progress(step.address, f"warning: {created.warning}", "info")
         self._done(step, f"created {voice_id}")
 
     def _update(self, step: Step) -> None:
@@ -230,7 +235,10 @@ class Executor:
             )
         except VoicectlError as e:
             raise VoicectlError(f"audio upload failed: {e}") from e
-        self.progress(voice.address, "audio uploaded" if uploaded else "audio already uploaded", "info")
+        if self.desired.account.audio_delivery == "inline":
+            self.progress(voice.address, "audio sent inline (no upload)", "info")
+        else:
+            self.progress(voice.address, "audio uploaded" if uploaded else "audio already uploaded", "info")
         return self.provider.audio.signed_url(key, ttl)
 
     def _bind(self, step: Step) -> None:
@@ -291,7 +299,9 @@ class Executor:
                     return change
         return self.changes[step.address]
 
-    def _put_voice(self, voice: VoiceSpec, change: Change, voice_id: str, status: str) -> None:
+    def _put_voice(
+        self, voice: VoiceSpec, change: Change, voice_id: str, status: str, *, warning: str | None = None
+    ) -> None:
         record = VoiceRecord(
             voice_id=voice_id,
             model=voice.model,
@@ -301,6 +311,7 @@ class Executor:
             language=voice.language,
             protect=voice.protect,
             lint=voice.audio.metrics,
+            warning=warning,
         )
         replaces = change.action == Action.REPLACE
         self.journal.update(

@@ -13,6 +13,8 @@ class ApplyReport:
     pending_review: list[str] = field(default_factory=list)  # voice addresses left under review (--no-wait)
     # Steps that need a voice still under review, left for the next apply as --no-wait asked: not failures.
     deferred: list[tuple[str, str]] = field(default_factory=list)
+    # Done, but the service said something the user should act on (Qwen's fallback mode): not failures.
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

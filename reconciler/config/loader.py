@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from reconciler.catalog import MODELS
+from reconciler.config.cloud import check_cloud
 from reconciler.config.schema import MAX_VOICES, SCHEMA
 from reconciler.config.yamlpos import MAX_BYTES, LoadedYaml, Path, YamlError, load_yaml
 from reconciler.errors import ConfigError, Problem
@@ -204,6 +205,7 @@ class _Checker:
                 else:
                     ref = voice["audio"]
                     self.audio[i] = AudioSource(ref=ref, url=ref) if "://" in ref else AudioSource(ref=ref)
+        check_cloud(account, voices, self.audio, self.error, self.warn)
         if not self.result.errors:
             self.result.desired = self.build(data)
 
@@ -243,7 +245,7 @@ class _Checker:
         elif err.validator == "maxItems" and path == ("voices",):
             self.error(path, f"{len(instance)} voices: an account holds at most {expected}")
         else:
-            self.error(path, f"{where}: {err.message}")
+            self.error(path, f"{where}: {err.message}{_bound_hint(err.validator, expected)}")
 
     def check_voice_names(self, voices: list[Any]) -> dict[str, int]:
         names: dict[str, int] = {}
@@ -325,15 +327,23 @@ class _Checker:
         state = _mapping(account.get("state"))
         if state.get("backend") == "oss" and provider != "aliyun":
             self.error(("account", "state", "backend"), "state backend 'oss' needs `provider: aliyun`")
+        inline = account.get("audio_delivery") == "inline"
         if provider == "aliyun" and not oss.get("bucket"):
-            needs = state.get("backend") == "oss" or any(
+            uploads = not inline and any(
                 isinstance(v, dict) and isinstance(v.get("audio"), str) and "://" not in v["audio"] for v in voices
             )
-            if needs:
+            if uploads:
                 self.error(
                     ("account",),
                     "provider aliyun needs account.oss.bucket: local audio is uploaded there (and the oss state "
-                    "backend lives there)",
+                    "backend lives there); with Qwen models, account.audio_delivery: inline needs no bucket",
+                )
+            elif state.get("backend") == "oss":
+                self.error(
+                    ("account", "state", "backend"),
+                    "state backend oss keeps the state in account.oss.bucket, which is not set: set the bucket "
+                    "(and AccessKeys), or use state.backend: local"
+                    + (" (audio_delivery: inline needs no bucket, the oss state backend does)" if inline else ""),
                 )
         guards = _mapping(account.get("guards"))
         fraction = guards.get("max_delete_fraction")
@@ -449,6 +459,7 @@ class _Checker:
                 endpoint=oss.get("endpoint", f"https://oss-{region}.aliyuncs.com"),
                 key_prefix=oss.get("key_prefix", OssSpec.key_prefix),
                 url_ttl=oss.get("url_ttl", OssSpec.url_ttl),
+                upload_endpoint=oss.get("upload_endpoint"),
             ),
             state=StateSpec(
                 backend=state.get("backend", StateSpec.backend),
@@ -459,6 +470,8 @@ class _Checker:
                 max_deletes=guards.get("max_deletes", Guards.max_deletes),
                 max_delete_fraction=float(guards.get("max_delete_fraction", Guards.max_delete_fraction)),
             ),
+            workspace=acc.get("workspace"),
+            audio_delivery=acc.get("audio_delivery", AccountSpec.audio_delivery),
         )
         voices = tuple(
             VoiceSpec(
@@ -470,6 +483,9 @@ class _Checker:
                 protect=bool(v.get("protect", False)),
                 renamed_from=tuple(v.get("renamed_from") or ()),
                 lint=self.lint and v.get("lint", True) is not False,
+                max_prompt_audio_length=v.get("max_prompt_audio_length"),
+                enable_preprocess=v.get("enable_preprocess"),
+                text=v.get("text"),
             )
             for i, v in enumerate(data.get("voices") or [])
         )
@@ -492,6 +508,12 @@ class _Checker:
             voices=voices,
             bindings=bindings,
         )
+
+
+def _bound_hint(validator: object, bound: Any) -> str:
+    if validator not in ("minimum", "maximum") or not isinstance(bound, int | float):
+        return ""
+    return f"; use a value of {'at most' if validator == 'maximum' else 'at least'} {bound:g}"
 
 
 def _list(value: Any) -> list[Any]:

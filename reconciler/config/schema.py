@@ -10,7 +10,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.catalog import MODELS
+from reconciler.catalog import (
+    COSYVOICE_LANGUAGES,
+    ENABLE_PREPROCESS,
+    MAX_PROMPT_AUDIO_LENGTH,
+    MAX_PROMPT_AUDIO_RANGE,
+    MODELS,
+    QWEN_LANGUAGES,
+    REGIONS,
+    TEXT,
+)
 from reconciler.model import DEFAULT_NODE, NAME_PATTERN, PREFIX_PATTERN, AccountSpec
 
 SCHEMA_ID = "https://voicectl.dev/schemas/voices.schema.json"
@@ -19,12 +28,19 @@ MAX_URL_TTL = 7 * 24 * 3600  # V4 signed URLs live at most 7 days
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 _ACCOUNT = AccountSpec()  # the defaults, from the one place the loader takes them from too
 
+
+def _taking(option: str) -> str:
+    return ", ".join(m.name for m in MODELS.values() if option in m.options)
+
+
 _model_enum: dict[str, Any] = {
     "type": "string",
     "enum": list(MODELS),
     "description": "Cloning model. CosyVoice models (cosyvoice-*) allow in-place audio updates and go through a "
     "review (DEPLOYING -> OK); Qwen models (qwen3-tts-vc-*) need 24 kHz mono audio and are replaced, not updated. "
-    "Synthesis must use the voice's own model.",
+    "Synthesis must use the voice's own model. Offered in cn-beijing: all; in ap-southeast-1: "
+    + ", ".join(m.name for m in MODELS.values() if "ap-southeast-1" in m.regions)
+    + ".",
 }
 
 _voice: dict[str, Any] = {
@@ -49,7 +65,31 @@ _voice: dict[str, Any] = {
         "language": {
             "type": "string",
             "pattern": r"^[a-z]{2}(-[A-Za-z]{2,4})?$",
-            "description": "Optional language hint for cloning, e.g. en, zh, ja.",
+            "description": "Optional language hint for cloning. CosyVoice v3/v3.5: "
+            + ", ".join(COSYVOICE_LANGUAGES)
+            + " (cosyvoice-v2: zh, en); Qwen: "
+            + ", ".join(QWEN_LANGUAGES)
+            + ". validate refuses a value the model does not take.",
+        },
+        MAX_PROMPT_AUDIO_LENGTH: {
+            "type": "number",
+            "minimum": MAX_PROMPT_AUDIO_RANGE[0],
+            "maximum": MAX_PROMPT_AUDIO_RANGE[1],
+            "description": "Seconds of audio the service keeps for cloning after preprocessing (3-30; longer "
+            f"gives a closer voice). Only {_taking(MAX_PROMPT_AUDIO_LENGTH)}. Used when the voice is cloned.",
+        },
+        ENABLE_PREPROCESS: {
+            "type": "boolean",
+            "description": "true: the service reduces noise, enhances and normalises the volume of the audio before "
+            f"cloning (for noisy recordings; leave off for clean ones). Only {_taking(ENABLE_PREPROCESS)}. Used when "
+            "the voice is cloned.",
+        },
+        TEXT: {
+            "type": "string",
+            "minLength": 1,
+            "description": "Qwen models only: the transcript of the audio. The service checks it against the "
+            "speech (Audio.PreprocessError when they differ much) and clones better with it. Used when the voice "
+            "is cloned.",
         },
         "recorded": {
             "type": "boolean",
@@ -140,7 +180,26 @@ _account: dict[str, Any] = {
             "type": "string",
             "pattern": r"^[a-z]{2}-[a-z0-9-]+$",
             "default": _ACCOUNT.region,
-            "description": "Alibaba Cloud region (aliyun only), e.g. cn-beijing, cn-shanghai, ap-southeast-1.",
+            "description": "Region of the Model Studio account (aliyun only): "
+            + ", ".join(REGIONS)
+            + ". It picks the DashScope host (dashscope.aliyuncs.com, dashscope-intl.aliyuncs.com); an API key "
+            "works in its own region only. The OSS bucket's region is read from account.oss.endpoint.",
+        },
+        "workspace": {
+            "type": "string",
+            "pattern": r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+            "description": "aliyun only: Model Studio workspace id. Calls go to the workspace's own host "
+            "({workspace}.{region}.maas.aliyuncs.com) with the X-DashScope-WorkSpace header; the API key must "
+            "belong to the workspace. Default: the shared host and the key's default workspace.",
+        },
+        "audio_delivery": {
+            "type": "string",
+            "enum": ["oss", "inline"],
+            "default": _ACCOUNT.audio_delivery,
+            "description": "aliyun only: how local audio reaches the cloning service. oss: uploaded to "
+            "account.oss.bucket and passed as a signed URL. inline: sent in the request as a base64 data URI "
+            "(under 10 MB encoded), so no bucket and no AccessKey are needed; Qwen models only (CosyVoice takes "
+            "a URL). The state then needs the local backend (or a bucket for the oss one).",
         },
         "oss": {
             "type": "object",
@@ -155,7 +214,16 @@ _account: dict[str, Any] = {
                 "endpoint": {
                     "type": "string",
                     "pattern": r"^https?://",
-                    "description": "e.g. https://oss-cn-beijing.aliyuncs.com (env VOICECTL_OSS_ENDPOINT overrides).",
+                    "description": "The bucket's public endpoint, e.g. https://oss-cn-beijing.aliyuncs.com; it also "
+                    "names the bucket's region, which V4 signatures use. Audio URLs are always signed for it (Model "
+                    "Studio cannot reach an -internal endpoint). Env VOICECTL_OSS_ENDPOINT overrides.",
+                },
+                "upload_endpoint": {
+                    "type": "string",
+                    "pattern": r"^https?://",
+                    "description": "Optional endpoint for uploads and state requests, e.g. the internal "
+                    "https://oss-cn-beijing-internal.aliyuncs.com from inside the region's VPC. Signed audio URLs "
+                    "still use endpoint.",
                 },
                 "key_prefix": {
                     "type": "string",

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from reconciler.model import BindingSpec, LiveBinding, LiveVoice, LockInfo, StateDoc
+from reconciler.model import BindingSpec, CloneOptions, CreatedVoice, LiveBinding, LiveVoice, LockInfo, StateDoc
 
 
 @runtime_checkable
@@ -38,9 +38,11 @@ class VoiceService(Protocol):
         ...
 
     def create_voice(
-        self, *, name: str, model: str, prefix: str, audio_url: str, audio_key: str | None, language: str | None
-    ) -> str:
-        """Clone a voice and return its id. Not idempotent: an adapter must never blindly retry it.
+        self, *, name: str, model: str, prefix: str, audio_url: str, audio_key: str | None, options: CloneOptions
+    ) -> CreatedVoice:
+        """Clone a voice and return its id (with any warning the service gave). Not idempotent: an adapter
+        must never blindly retry it. `audio_url` may be a data URI where the model accepts one (inline
+        delivery); `options` carries only what the model takes (the config checks that offline).
 
         After an ambiguous failure (timeout, dropped connection) the adapter looks for a voice of `prefix`
         whose resource_link points at `audio_key` (or `audio_url`) and returns its id instead of cloning

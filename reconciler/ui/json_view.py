@@ -39,6 +39,7 @@ def report_json(report: ApplyReport) -> dict[str, Any]:
         "not_attempted": [{"address": a, "reason": r} for a, r in report.not_attempted],
         "pending_review": list(report.pending_review),
         "deferred": [{"address": a, "reason": r} for a, r in report.deferred],
+        "warnings": [{"address": a, "warning": w} for a, w in report.warnings],
         "summary": report_summary(report),
     }
 

@@ -224,6 +224,7 @@ def render_report_markdown(report: ApplyReport, plan: Plan, *, limit: int = MARK
             [f"| {_code(a)} | rerun apply to wait for the review and bind it |" for a in report.pending_review]
             + [f"| {_code(a)} | {_cell(r)} |" for a, r in report.deferred],
         ),
+        ("Warnings", [f"| {_code(a)} | {_cell(w)} |" for a, w in report.warnings]),
     ]
     done = [f"| {_code(a)} | {_cell(r)} |" for a, r in report.done]
     total = sum(len(rows) for _, rows in urgent) + len(done)

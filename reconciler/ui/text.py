@@ -165,6 +165,8 @@ def render_report_text(report: ApplyReport) -> Text:
         out.append(f"Under review: {address} (rerun apply to wait for it and bind it)\n", style="yellow")
     for address, why in report.deferred:
         out.append(f"Waiting for review: {address}: {why}\n", style="yellow")
+    for address, warning in report.warnings:
+        out.append(f"Warning: {address}: {warning}\n", style="yellow")
     out.append(report_summary(report) + "\n", style="bold green" if report.ok else "bold red")
     return out
 

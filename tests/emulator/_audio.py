@@ -35,7 +35,11 @@ _warned = False
 
 
 class AudioUnreachable(Exception):
-    pass
+    """No answer from the audio's host (connection refused, a host only reachable inside a VPC)."""
+
+
+class AudioDownloadFailed(Exception):
+    """The audio's host answered with an error (an expired or wrongly signed URL, a missing object)."""
 
 
 class BadAudioData(Exception):
@@ -64,9 +68,14 @@ def fetch(url: str, timeout: float = 10.0) -> tuple[bytes, str | None]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise AudioUnreachable(f"unsupported audio url scheme in {url[:80]!r}")
+    if "-internal." in (parts.hostname or ""):
+        # OSS internal endpoints resolve only inside the bucket region's VPC, never for the cloning service.
+        raise AudioUnreachable(f"{parts.hostname} is an internal endpoint, not reachable from Model Studio")
     try:
         with _OPENER.open(urllib.request.Request(url, method="GET"), timeout=timeout) as resp:
             data = resp.read()
+    except urllib.error.HTTPError as exc:
+        raise AudioDownloadFailed(f"HTTP {exc.code} from {parts.hostname}") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise AudioUnreachable(str(exc)) from exc
     name = parts.path.rsplit("/", 1)[-1]
@@ -107,6 +116,8 @@ def review(data: bytes, ext_hint: str | None, target_model: str) -> Verdict:
         return Verdict(None, [])
     from reconciler.catalog import MODELS
 
+    if target_model not in MODELS:
+        return Verdict(None, [])  # a target voicectl does not know (qwen-audio): no content checks
     fd, path = tempfile.mkstemp(prefix="emu-audio-", suffix="." + _sniff(data, ext_hint))
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -66,8 +66,10 @@ class Service(Protocol):
 
     def handle(self, req: Request, action: str, params: dict[str, Any]) -> Reply: ...
 
-    def fault_reply(self, req: Request, action: str, status: int) -> Reply:
-        """An injected 429 or 500 in the service's own error format."""
+    def fault_reply(
+        self, req: Request, action: str, status: int, code: str | None = None, message: str | None = None
+    ) -> Reply:
+        """An injected error in the service's own format: a 429 or 500, or any (status, code, message)."""
         ...
 
 
@@ -165,7 +167,7 @@ class ServiceHandler(BaseHTTPRequestHandler):
             action, params = service.identify(req)
         except Exception:  # a request too broken to name still gets recorded and answered
             action, params = "Unknown", {}
-        delay, fault = emu._take_fault(service.name, action)
+        delay, fault, error = emu._take_fault(service.name, action)
         pause = emu.latency + delay
         if pause > 0:
             time.sleep(pause)
@@ -176,6 +178,8 @@ class ServiceHandler(BaseHTTPRequestHandler):
             return
         if fault in ("429", "500"):
             reply = service.fault_reply(req, action, int(fault))
+        elif fault == "error" and error is not None:
+            reply = service.fault_reply(req, action, error[0], error[1], error[2])
         else:
             try:
                 reply = service.handle(req, action, params)

@@ -67,8 +67,9 @@ def _parse_time(stamp: str) -> datetime:
         raise OssAuthError(403, "AccessDenied", f"Invalid x-oss-date: {stamp!r}") from exc
 
 
-def verify_oss_v4(req: Request, bucket: str, key: str, emu: Emulator) -> None:
-    """Raise OssAuthError unless the request carries a valid V4 signature of the emulator's credentials."""
+def verify_oss_v4(req: Request, bucket: str, key: str, emu: Emulator, bucket_region: str | None = None) -> None:
+    """Raise OssAuthError unless the request carries a valid V4 signature of the emulator's credentials,
+    scoped to the bucket's own region (a signature for another region is refused, as OSS does)."""
     q = req.query_dict
     auth = req.header("Authorization") or ""
     if "x-oss-signature" in q:
@@ -112,9 +113,12 @@ def verify_oss_v4(req: Request, bucket: str, key: str, emu: Emulator) -> None:
     when = _parse_time(stamp)
     if date != stamp[:8]:
         raise OssAuthError(403, "SignatureDoesNotMatch", "The date in the credential scope is not x-oss-date's.")
-    if region != emu.region or product != "oss":
+    if region != (bucket_region or emu.region) or product != "oss":
         raise OssAuthError(
-            403, "SignatureDoesNotMatch", f"Invalid signing region or product {region}/{product} in the credential."
+            403,
+            "SignatureDoesNotMatch",
+            f"Invalid signing region or product {region}/{product} in the credential: the bucket is in "
+            f"{bucket_region or emu.region}.",
         )
     now = datetime.now(UTC)
     if presigned:

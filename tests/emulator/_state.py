@@ -15,12 +15,27 @@ COSYVOICE_MODELS = (
     "cosyvoice-v3-plus",
     "cosyvoice-v3.5-flash",
     "cosyvoice-v3.5-plus",
+    # voice-enrollment also clones for Qwen-Audio targets; voicectl does not target it, but meets its
+    # `qwen-audio-3.0-tts-{prefix}-{uid}` ids in an account.
+    "qwen-audio-3.0-tts",
 )
-QWEN_MODELS = ("qwen3-tts-vc-realtime-2026-01-15", "qwen3-tts-vc-2026-01-22")
+QWEN_MODELS = ("qwen3-tts-vc-realtime-2026-01-15", "qwen3-tts-vc-2026-01-22", "qwen3-tts-vc-realtime-2025-11-27")
+# Where each cloning target is offered (the international API lists only the v3 CosyVoice models).
+BEIJING, SINGAPORE = "cn-beijing", "ap-southeast-1"
+MODEL_REGIONS: dict[str, tuple[str, ...]] = {
+    **{m: (BEIJING,) for m in COSYVOICE_MODELS},
+    "cosyvoice-v3-flash": (BEIJING, SINGAPORE),
+    "cosyvoice-v3-plus": (BEIJING, SINGAPORE),
+    **{m: (BEIJING, SINGAPORE) for m in QWEN_MODELS},
+}
+# CosyVoice create options and the targets that take them.
+PROMPT_LENGTH_MODELS = ("cosyvoice-v3-flash", "cosyvoice-v3.5-flash", "cosyvoice-v3.5-plus")
+PREPROCESS_MODELS = ("cosyvoice-v3-flash", "cosyvoice-v3-plus", "cosyvoice-v3.5-flash", "cosyvoice-v3.5-plus")
 # The service reports times in Beijing time without a zone ("2024-12-11 13:38:02").
 SERVICE_TZ = timezone(timedelta(hours=8))
 
-Fault = str | tuple[str, float]
+# "429" | "500" | "drop_*" | ("latency", seconds) | ("error", status, code, message)
+Fault = str | tuple[str, float] | tuple[str, int, str, str]
 
 
 @dataclass(frozen=True)
@@ -39,10 +54,11 @@ class Call:
 class _Fault:
     service: str
     action: str
-    kind: str  # one of FAULTS or "latency"
+    kind: str  # one of FAULTS, "latency" or "error"
     seconds: float
     times: int
     after: int
+    error: tuple[int, str, str] | None = None  # (status, code, message) of an "error" fault
 
 
 @dataclass
@@ -57,6 +73,7 @@ class _Voice:
     created: datetime
     modified: datetime
     seq: int
+    region: str = BEIJING
     ready_at: float = 0.0  # time.monotonic() when the review ends
     review_fails: bool = False
     review_reasons: list[str] = field(default_factory=list)
@@ -90,6 +107,7 @@ class _Object:
 @dataclass
 class _Bucket:
     name: str
+    region: str = BEIJING  # V4 signatures must be scoped to it
     versioning: str | None = None  # None (never enabled) | "Enabled" | "Suspended"
     objects: dict[str, _Object] = field(default_factory=dict)
 

@@ -11,7 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from tests.emulator._http import _Server, start_server
+from tests.emulator._rules import AccountRules
 from tests.emulator._state import (
+    BEIJING,
     COSYVOICE_MODELS,
     FAULTS,
     QWEN_MODELS,
@@ -27,10 +29,10 @@ from tests.emulator._state import (
     cosyvoice_prefix,
 )
 
-__all__ = ["COSYVOICE_MODELS", "QWEN_MODELS", "Call", "Emulator", "Fault"]
+__all__ = ["BEIJING", "COSYVOICE_MODELS", "QWEN_MODELS", "Call", "Emulator", "Fault"]
 
 
-class Emulator:
+class Emulator(AccountRules):
     """A loopback emulation of DashScope voice enrollment, OSS and ICE, for one in-memory account.
 
     Each service listens on its own 127.0.0.1 port (ephemeral unless given). `latency`, `review_delay`,
@@ -38,6 +40,12 @@ class Emulator:
     afterwards. Faults come from `inject`, review outcomes from `fail_review`, and every request lands in
     `calls` with the action's parsed parameters (DashScope: the `input` plus `model`; OSS: bucket, key, query,
     x-oss-*/content-* headers, size, presigned; ICE: the RPC parameters with JSON struct parameters parsed).
+
+    Regions: DashScope listens once per region in `regions` (the home `region` always), each with its own
+    voices; a key works only in the region it belongs to (`api_key` in the home region, `api_keys` maps more
+    keys to regions), elsewhere it gets 401 InvalidApiKey. `workspaces` maps workspace ids to the key that
+    owns them: an `X-DashScope-WorkSpace` header naming another key's workspace gets 403 Workspace.AccessDenied.
+    Buckets are in the home region unless `bucket_regions` says otherwise; V4 signatures must name it.
     """
 
     def __init__(
@@ -52,6 +60,12 @@ class Emulator:
         rate_limit: int | None = 10,
         voice_limit: int = 1000,
         *,
+        regions: tuple[str, ...] = (),
+        api_keys: dict[str, str] | None = None,
+        workspaces: dict[str, str] | None = None,
+        bucket_regions: dict[str, str] | None = None,
+        qwen_rate_limit: int | None = 180,
+        max_page_size: int = 50,
         dashscope_port: int = 0,
         oss_port: int = 0,
         ice_port: int = 0,
@@ -63,9 +77,20 @@ class Emulator:
         self.access_key_secret = access_key_secret
         self.security_token = security_token
         self.region = region
+        self.regions = (region, *[r for r in regions if r != region])
+        self.api_keys = {api_key: region, **(api_keys or {})}
+        self.workspaces = dict(workspaces or {})
         self.review_delay = review_delay
         self.latency = latency
+        # CosyVoice requests per second (over it: Throttling.RateQuota); None turns every enrollment limit off.
         self.rate_limit = rate_limit
+        # qwen-voice-enrollment requests per minute, also enforced per second as RPM/60 (Throttling.BurstRate).
+        self.qwen_rate_limit = qwen_rate_limit
+        # The service may serve fewer voices per page than asked for: a short page is not the end of a list.
+        self.max_page_size = max_page_size
+        self.denied_models: set[str] = set()  # targets the account may not use: 403 Model.AccessDenied
+        self.denied_oss_actions: set[str] = set()  # OSS actions the RAM policy lacks: 403 AccessDenied
+        self._qwen_fallbacks: deque[str] = deque()
         self.voice_limit = voice_limit
         self.verbose = verbose
         self.public_acl_attempts = 0
@@ -76,10 +101,13 @@ class Emulator:
         self._calls: list[Call] = []
         self._faults: list[_Fault] = []
         self._fail_rules: list[_ReviewFailRule] = []
-        self._admitted: deque[float] = deque()
+        self._admitted: dict[str, deque[float]] = {"cosyvoice": deque(), "qwen": deque()}
         self._seq = 0
         self._voices: dict[str, _Voice] = {}
-        self._buckets: dict[str, _Bucket] = {name: _Bucket(name) for name in buckets}
+        regions_of = bucket_regions or {}
+        self._buckets: dict[str, _Bucket] = {name: _Bucket(name, regions_of.get(name, region)) for name in buckets}
+        for name, bucket_region in regions_of.items():
+            self._buckets.setdefault(name, _Bucket(name, bucket_region))
         self._instances: dict[str, _Instance] = {}
 
     # ---------------------------------------------------------------------------------------- lifecycle
@@ -91,9 +119,15 @@ class Emulator:
 
         if self._servers:
             return self
-        services = {"dashscope": DashScopeService(self), "oss": OssService(self), "ice": IceService(self)}
+        services: dict[str, Any] = {
+            "dashscope": DashScopeService(self),
+            "oss": OssService(self),
+            "ice": IceService(self),
+        }
+        for other in self.regions[1:]:
+            services[f"dashscope@{other}"] = DashScopeService(self, other)
         for name, service in services.items():
-            server, thread = start_server("127.0.0.1", self._ports[name], service, self)
+            server, thread = start_server("127.0.0.1", self._ports.get(name, 0), service, self)
             self._servers[name] = server
             self._threads.append(thread)
         return self
@@ -123,6 +157,11 @@ class Emulator:
     def dashscope_base_url(self) -> str:
         return f"http://127.0.0.1:{self.port('dashscope')}/api/v1"
 
+    def dashscope_base_url_for(self, region: str) -> str:
+        """The base URL of the DashScope listener of `region` (one of `regions`)."""
+        name = "dashscope" if region == self.region else f"dashscope@{region}"
+        return f"http://127.0.0.1:{self.port(name)}/api/v1"
+
     @property
     def oss_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port('oss')}"
@@ -148,12 +187,19 @@ class Emulator:
     # ---------------------------------------------------------------------------------------- faults
 
     def inject(self, service: str, action: str, fault: Fault, times: int = 1, after: int = 0) -> None:
-        """Make the `times` matching calls that follow the next `after` ones fail with `fault`."""
+        """Make the `times` matching calls that follow the next `after` ones fail with `fault`.
+
+        `("error", status, code, message)` answers with that error in the service's own format, for codes
+        that no emulated state produces by itself (an "audio preprocess" InternalError, a token quota)."""
         if service not in SERVICES:
             raise ValueError(f"unknown service {service!r}, expected one of {SERVICES}")
         if times < 1 or after < 0:
             raise ValueError("times must be >= 1 and after >= 0")
-        if isinstance(fault, tuple):
+        if isinstance(fault, tuple) and fault and fault[0] == "error":
+            if len(fault) != 4 or not isinstance(fault[1], int) or not fault[2]:
+                raise ValueError(f"bad fault {fault!r}: expected ('error', status, code, message)")
+            entry = _Fault(service, action, "error", 0.0, times, after, (fault[1], str(fault[2]), str(fault[3])))
+        elif isinstance(fault, tuple):
             if len(fault) != 2 or fault[0] != "latency" or float(fault[1]) < 0:
                 raise ValueError(f"bad fault {fault!r}: expected ('latency', seconds)")
             entry = _Fault(service, action, "latency", float(fault[1]), times, after)
@@ -168,9 +214,9 @@ class Emulator:
         with self.lock:
             self._faults.clear()
 
-    def _take_fault(self, service: str, action: str) -> tuple[float, str | None]:
-        """(added latency, fault kind) for this call; latency faults stack, one other fault applies."""
-        delay, kind = 0.0, None
+    def _take_fault(self, service: str, action: str) -> tuple[float, str | None, tuple[int, str, str] | None]:
+        """(added latency, fault kind, error) for this call; latency faults stack, one other fault applies."""
+        delay, kind, error = 0.0, None, None
         with self.lock:
             for f in self._faults:
                 if f.service != service or f.action not in ("*", action) or f.times <= 0:
@@ -183,10 +229,10 @@ class Emulator:
                     delay += f.seconds
                 elif kind is None:
                     f.times -= 1
-                    kind = f.kind
+                    kind, error = f.kind, f.error
                 # else: this call already fails; the rule waits for a later one
             self._faults = [f for f in self._faults if f.times > 0]
-        return delay, kind
+        return delay, kind, error
 
     # ---------------------------------------------------------------------------------------- recording
 
@@ -208,29 +254,6 @@ class Emulator:
     def count(self, service: str, action: str | None = None) -> int:
         with self.lock:
             return sum(1 for c in self._calls if c.service == service and action in (None, c.action))
-
-    def max_rate(self, service: str, window: float = 1.0) -> float:
-        """The most requests (of any outcome) that arrived within one `window` seconds, per second."""
-        times = sorted(c.at for c in self.calls if c.service == service)
-        best, start = 0, 0
-        for end, t in enumerate(times):
-            while t - times[start] >= window:
-                start += 1
-            best = max(best, end - start + 1)
-        return best / window
-
-    def _admit_enrollment(self) -> bool:
-        """The account's sliding one-second window over voice enrollment requests."""
-        if self.rate_limit is None:
-            return True
-        now = time.monotonic()
-        with self.lock:
-            while self._admitted and now - self._admitted[0] >= 1.0:
-                self._admitted.popleft()
-            if len(self._admitted) >= self.rate_limit:
-                return False
-            self._admitted.append(now)
-            return True
 
     # ---------------------------------------------------------------------------------------- voices
 
@@ -277,6 +300,7 @@ class Emulator:
         *,
         language: str | None = None,
         gmt_create: datetime | None = None,
+        region: str | None = None,
     ) -> None:
         """Seed a voice as if it had been cloned earlier (e.g. an unmanaged one)."""
         if model not in COSYVOICE_MODELS + QWEN_MODELS:
@@ -299,6 +323,7 @@ class Emulator:
             created=created,
             modified=created,
             seq=self._next_seq(),
+            region=region or self.region,
         )
         with self.lock:
             if status == "DEPLOYING":
@@ -328,6 +353,7 @@ class Emulator:
                     "gmt_create": v.created.strftime("%Y-%m-%d %H:%M:%S"),
                     "gmt_modified": v.modified.strftime("%Y-%m-%d %H:%M:%S"),
                     "review_reasons": list(v.review_reasons),
+                    "region": v.region,
                 }
                 for v in self._voices.values()
             ]
@@ -338,9 +364,9 @@ class Emulator:
         with self.lock:
             return list(self._buckets)
 
-    def create_bucket(self, name: str) -> None:
+    def create_bucket(self, name: str, region: str | None = None) -> None:
         with self.lock:
-            self._buckets.setdefault(name, _Bucket(name))
+            self._buckets.setdefault(name, _Bucket(name, region or self.region))
 
     def objects(self, bucket: str) -> dict[str, bytes]:
         with self.lock:

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from tests.emulator import _audio
 from tests.emulator._http import Reply, Request
-from tests.emulator._state import COSYVOICE_MODELS, QWEN_MODELS, SERVICE_TZ, _Voice
+from tests.emulator._state import (
+    COSYVOICE_MODELS,
+    MODEL_REGIONS,
+    PREPROCESS_MODELS,
+    PROMPT_LENGTH_MODELS,
+    QWEN_MODELS,
+    SERVICE_TZ,
+    _Voice,
+)
 
 if TYPE_CHECKING:
     from tests.emulator.core import Emulator
@@ -33,7 +41,10 @@ def _bad(message: str) -> ApiError:
     return ApiError(400, "InvalidParameter", message)
 
 
-def _not_found(voice_id: str) -> ApiError:
+def _not_found(voice_id: str, family: str) -> ApiError:
+    # The two enrollment APIs name a missing voice differently.
+    if family == "qwen":
+        return ApiError(400, "BadRequest.VoiceNotFound", f"Voice not found: {voice_id}")
     return ApiError(400, "BadRequest.ResourceNotExist", f"The voice {voice_id} does not exist.")
 
 
@@ -52,10 +63,13 @@ def _str(params: dict[str, Any], name: str) -> str:
 
 
 class DashScopeService:
+    """One region's DashScope endpoint: its own voices, and only that region's API keys."""
+
     name = "dashscope"
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Emulator, region: str | None = None) -> None:
         self.emu = emulator
+        self.region = region or emulator.region
 
     # ------------------------------------------------------------------------------------------ framing
 
@@ -80,7 +94,11 @@ class DashScopeService:
     def _error(self, status: int, code: str, message: str) -> Reply:
         return self._json(status, {"request_id": str(uuid.uuid4()), "code": code, "message": message})
 
-    def fault_reply(self, req: Request, action: str, status: int) -> Reply:
+    def fault_reply(
+        self, req: Request, action: str, status: int, code: str | None = None, message: str | None = None
+    ) -> Reply:
+        if code:
+            return self._error(status, code, message or code)
         if status == 429:
             return self._error(429, "Throttling.RateQuota", "Requests rate limit exceeded, please try again later.")
         return self._error(status, "InternalError", "An internal error has occured, please try again later.")
@@ -91,13 +109,22 @@ class DashScopeService:
         if req.method != "POST":
             return self._error(405, "MethodNotAllowed", f"{req.method} is not allowed")
         auth = req.header("Authorization") or ""
-        if not auth.startswith("Bearer ") or auth[len("Bearer ") :].strip() != self.emu.api_key:
+        key = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
+        # A key belongs to one region: another region's endpoint does not know it at all.
+        if self.emu.api_keys.get(key) != self.region:
             return self._error(401, "InvalidApiKey", "Invalid API-key provided.")
+        workspace = req.header("X-DashScope-WorkSpace")
+        if workspace is not None and self.emu.workspaces.get(workspace.strip()) != key:
+            return self._error(
+                403, "Workspace.AccessDenied", f"Workspace access denied: the API key is not in {workspace!r}."
+            )
         if action == "InvalidBody":
             return self._error(400, "InvalidParameter", "The request body is not a JSON object.")
-        if not self.emu._admit_enrollment():
-            return self._error(429, "Throttling.RateQuota", "Requests rate limit exceeded, please try again later.")
         model = params.get("model")
+        family = {"voice-enrollment": "cosyvoice", "qwen-voice-enrollment": "qwen"}.get(str(model))
+        refused = self.emu._admit_enrollment(family) if family else None
+        if refused:
+            return self._error(429, *refused)
         try:
             if model == "voice-enrollment":
                 output = self._cosyvoice(action, params)
@@ -113,9 +140,21 @@ class DashScopeService:
 
     # ------------------------------------------------------------------------------------------ shared
 
+    def _check_target(self, target_model: str, models: tuple[str, ...]) -> None:
+        if target_model not in models:
+            raise _bad(f"target_model {target_model!r} does not support voice cloning")
+        if self.region not in MODEL_REGIONS.get(target_model, ()):
+            raise _bad(f"target_model {target_model!r} is not supported in region {self.region}")
+        if target_model in self.emu.denied_models:
+            raise ApiError(403, "Model.AccessDenied", f"Model access denied: {target_model}.")
+
+    def _page_size(self, params: dict[str, Any]) -> int:
+        # Asked-for sizes above the service's own page size are served at its size, without saying so.
+        return min(_int(params, "page_size", 10, 1, 1000), self.emu.max_page_size)
+
     def _check_quota(self, family: str) -> None:
         with self.emu.lock:
-            used = sum(1 for v in self.emu._voices.values() if v.family == family)
+            used = sum(1 for v in self.emu._voices.values() if v.family == family and v.region == self.region)
         if used >= self.emu.voice_limit:
             raise ApiError(
                 400,
@@ -129,6 +168,8 @@ class DashScopeService:
             data, ext = _audio.fetch(url)
         except _audio.BadAudioData as exc:
             raise _bad(str(exc)) from exc
+        except _audio.AudioDownloadFailed as exc:
+            raise ApiError(400, "BadRequest.InputDownloadFailed", f"Failed to download the input file: {exc}") from exc
         except _audio.AudioUnreachable as exc:
             raise ApiError(500, "InternalError", f"audio url not reachable: {exc}") from exc
         verdict = _audio.review(data, ext, target_model)
@@ -138,9 +179,12 @@ class DashScopeService:
 
     def _voice(self, voice_id: str, family: str) -> _Voice:
         voice = self.emu._voices.get(voice_id)
-        if voice is None or voice.family != family:
-            raise _not_found(voice_id)
+        if voice is None or voice.family != family or voice.region != self.region:
+            raise _not_found(voice_id, family)
         return voice
+
+    def _listed(self, family: str) -> list[_Voice]:
+        return [v for v in self.emu._voices.values() if v.family == family and v.region == self.region]
 
     @staticmethod
     def _sorted(voices: list[_Voice]) -> list[_Voice]:
@@ -152,8 +196,8 @@ class DashScopeService:
         emu = self.emu
         if action == "create_voice":
             target_model = _str(params, "target_model")
-            if target_model not in COSYVOICE_MODELS:
-                raise _bad(f"target_model {target_model!r} does not support voice cloning")
+            self._check_target(target_model, COSYVOICE_MODELS)
+            self._check_create_options(params, target_model)
             prefix = _str(params, "prefix")
             if not PREFIX_RE.match(prefix):
                 raise _bad("prefix must be lowercase letters and digits, at most 9 characters")
@@ -177,19 +221,18 @@ class DashScopeService:
                     created=now,
                     modified=now,
                     seq=emu._next_seq(),
+                    region=self.region,
                 )
                 emu._start_review(voice, failures)
                 emu._voices[voice.voice_id] = voice
             return {"voice_id": voice.voice_id}
         if action == "list_voice":
             page_index = _int(params, "page_index", 0, 0, 1_000_000)
-            page_size = _int(params, "page_size", 10, 1, 1000)
+            page_size = self._page_size(params)
             prefix = params.get("prefix")
             now_m = time.monotonic()
             with emu.lock:
-                found = [
-                    v for v in emu._voices.values() if v.family == "cosyvoice" and (not prefix or v.prefix == prefix)
-                ]
+                found = [v for v in self._listed("cosyvoice") if not prefix or v.prefix == prefix]
                 page = self._sorted(found)[page_index * page_size : (page_index + 1) * page_size]
                 listed = [
                     {
@@ -230,14 +273,29 @@ class DashScopeService:
             return {}
         raise _bad(f"Unsupported action for voice-enrollment: {action}")
 
+    @staticmethod
+    def _check_create_options(params: dict[str, Any], target_model: str) -> None:
+        """The CosyVoice create options, each taken only by the targets documented for it."""
+        length = params.get("max_prompt_audio_length")
+        if length is not None:
+            if target_model not in PROMPT_LENGTH_MODELS:
+                raise _bad(f"max_prompt_audio_length is not supported by {target_model}")
+            if isinstance(length, bool) or not isinstance(length, int | float) or not 3 <= length <= 30:
+                raise _bad(f"max_prompt_audio_length must be a number in [3, 30], got {length!r}")
+        preprocess = params.get("enable_preprocess")
+        if preprocess is not None:
+            if target_model not in PREPROCESS_MODELS:
+                raise _bad(f"enable_preprocess is not supported by {target_model}")
+            if not isinstance(preprocess, bool):
+                raise _bad(f"enable_preprocess must be a boolean, got {preprocess!r}")
+
     # ------------------------------------------------------------------------------------------ Qwen
 
     def _qwen(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         emu = self.emu
         if action == "create":
             target_model = _str(params, "target_model")
-            if target_model not in QWEN_MODELS:
-                raise _bad(f"target_model {target_model!r} does not support voice cloning")
+            self._check_target(target_model, QWEN_MODELS)
             name = _str(params, "preferred_name")
             if not PREFERRED_NAME_RE.match(name):
                 raise _bad("preferred_name must be letters, digits or underscores, at most 16 characters")
@@ -245,6 +303,9 @@ class DashScopeService:
             if not isinstance(audio, dict) or not isinstance(audio.get("data"), str) or not audio["data"]:
                 raise _bad('audio must be {"data": "<URL or data URI>"}')
             language = params.get("language")
+            text = params.get("text")
+            if text is not None and (not isinstance(text, str) or not text.strip()):
+                raise _bad("text must be a non-empty string (the transcript of the audio)")
             self._check_quota("qwen")
             failures = self._get_audio(audio["data"], target_model)
             if failures:  # no asynchronous review for Qwen: every finding rejects the create
@@ -266,14 +327,19 @@ class DashScopeService:
                     created=now,
                     modified=now,
                     seq=emu._next_seq(),
+                    region=self.region,
                 )
                 emu._voices[voice.voice_id] = voice
-            return {"voice": voice.voice_id, "target_model": target_model}
+            out: dict[str, Any] = {"voice": voice.voice_id, "target_model": target_model, "fallback_mode": False}
+            reason = emu._take_qwen_fallback()
+            if reason:  # cloned in degraded mode (poor audio, or a transcript that does not match)
+                out.update(fallback_mode=True, fallback_reason=reason)
+            return out
         if action == "list":
             page_index = _int(params, "page_index", 0, 0, 1_000_000)
-            page_size = _int(params, "page_size", 10, 1, 1000)
+            page_size = self._page_size(params)
             with emu.lock:
-                found = self._sorted([v for v in emu._voices.values() if v.family == "qwen"])
+                found = self._sorted(self._listed("qwen"))
                 page = found[page_index * page_size : (page_index + 1) * page_size]
                 return {
                     "page_index": page_index,

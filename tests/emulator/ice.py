@@ -85,7 +85,11 @@ class IceService:
             },
         )
 
-    def fault_reply(self, req: Request, action: str, status: int) -> Reply:
+    def fault_reply(
+        self, req: Request, action: str, status: int, code: str | None = None, message: str | None = None
+    ) -> Reply:
+        if code:
+            return self._error(req, IceError(status, code, message or code))
         if status == 429:
             return self._error(req, IceError(429, "Throttling.User", "Request was denied due to user flow control."))
         return self._error(

@@ -118,7 +118,11 @@ class OssService:
         headers.append(("Content-Type", "application/xml"))
         return Reply(err.status, xml.encode(), headers)
 
-    def fault_reply(self, req: Request, action: str, status: int) -> Reply:
+    def fault_reply(
+        self, req: Request, action: str, status: int, code: str | None = None, message: str | None = None
+    ) -> Reply:
+        if code:
+            return self._error(req, OssError(status, code, message or code))
         if status == 429:
             return self._error(req, OssError(429, "TooManyRequests", "Please reduce your request rate."))
         return self._error(req, OssError(status, "InternalError", "We encountered an internal error."))
@@ -139,9 +143,17 @@ class OssService:
             if bucket is None:
                 raise OssError(404, "NoSuchBucket", "The specified bucket does not exist.", BucketName=bucket_name)
             try:
-                verify_oss_v4(req, bucket_name, key, self.emu)
+                verify_oss_v4(req, bucket_name, key, self.emu, bucket.region)
             except OssAuthError as exc:
                 raise OssError(exc.status, exc.code, exc.message, **exc.extra) from exc
+            if action in self.emu.denied_oss_actions:
+                # What OSS answers when the AccessKey's RAM policy does not allow oss:<action>.
+                raise OssError(
+                    403,
+                    "AccessDenied",
+                    "You are not authorized to do this action. You should be authorized by RAM.",
+                    Action=f"oss:{action}",
+                )
             request_id = secrets.token_hex(12).upper()
             op = getattr(self, f"_op_{action}", None)
             if op is None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.errors import VoicectlError
 from reconciler.model import Desired
-from reconciler.providers.base import Provider, StateStore
+from reconciler.providers.base import AudioStore, Provider, StateStore
 
 if TYPE_CHECKING:
     from reconciler.providers.aliyun.oss import OssAccount
@@ -36,11 +36,22 @@ def open_aliyun(desired: Desired, env: Mapping[str, str]) -> Provider:
 
     account = desired.account
     policy = RetryPolicy()
-    oss = OssAccount(env, region=account.region, endpoint=account.oss.endpoint, policy=policy)
+    oss = OssAccount(
+        env,
+        region=account.region,
+        endpoint=account.oss.endpoint,
+        upload_endpoint=account.oss.upload_endpoint,
+        policy=policy,
+    )
+    audio: AudioStore = OssAudioStore(oss, account.oss.bucket)
+    if account.audio_delivery == "inline":
+        from reconciler.providers.aliyun.inline import InlineAudioStore
+
+        audio = InlineAudioStore()
     return Provider(
         name="aliyun",
-        voices=AliyunVoiceService(DashScopeHttp(env), policy),
-        audio=OssAudioStore(oss, account.oss.bucket),
+        voices=AliyunVoiceService(DashScopeHttp(env, region=account.region, workspace=account.workspace), policy),
+        audio=audio,
         binder=IceBinder(env, region=account.region, policy=policy),
         state=_open_state(desired, oss),
         notes=NOTES,

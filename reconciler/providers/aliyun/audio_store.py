@@ -104,7 +104,8 @@ class OssAudioStore:
 
     def _sign(self, bucket_name: str, key: str, ttl: int) -> str:
         ttl = max(1, min(int(ttl), MAX_URL_TTL))
-        bucket = self.oss.bucket(bucket_name)
+        # Model Studio fetches it from outside any VPC: signed for the public endpoint, never an -internal one.
+        bucket = self.oss.bucket(bucket_name, for_urls=True)
         # Signing is local (no request), so there is nothing to retry; the URL is never logged.
         return str(bucket.sign_url("GET", key, ttl, slash_safe=True))
 

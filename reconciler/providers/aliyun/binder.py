@@ -49,7 +49,17 @@ def parse_endpoint(value: str) -> tuple[str, str]:
 
 
 # An instance that ended cannot be updated and no longer matters: new sessions use the published config.
-_GONE_CODES = frozenset({"Forbidden.InstanceNotExecuting"})
+# Only these instance-level codes mean that. Anything else that reads "not found" is about the request, not
+# the instance (InvalidAction.NotFound: the API is not there; InvalidRegionId.NotFound: wrong region), and
+# skipping it would report every listed instance as re-pointed when none was.
+_GONE_CODES = frozenset(
+    {
+        "InvalidInstanceId.NotFound",
+        "InvalidInstance.NotFound",
+        "InstanceNotFound",
+        "Forbidden.InstanceNotExecuting",
+    }
+)
 _ENDED_STATUSES = frozenset({"Finished", "Stopped", "Failed", "Ended"})
 
 
@@ -57,9 +67,7 @@ def _gone(exc: ProviderError) -> bool:
     """The instance does not exist (any more) or has ended. Never true for a credentials error."""
     if isinstance(exc, AuthError):
         return False
-    code = exc.code or ""
-    flat = code.lower().replace(".", "").replace("_", "")
-    return code in _GONE_CODES or code == "404" or "notfound" in flat or "notexist" in flat
+    return (exc.code or "") in _GONE_CODES
 
 
 class IceBinder:

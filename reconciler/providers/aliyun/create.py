@@ -39,7 +39,9 @@ class EnrollmentClient:
 
 
 def is_throttled(exc: ProviderError) -> bool:
-    return exc.code in THROTTLING_CODES or exc.code == "429"
+    """Refused before any work was done, so repeating it can never clone twice (a retryable
+    AllocationQuota is the request quota, not the voice limit: see errors._allocation_quota)."""
+    return exc.code in THROTTLING_CODES or exc.code in ("429", "Throttling.AllocationQuota")
 
 
 def is_ambiguous(exc: ProviderError) -> bool:

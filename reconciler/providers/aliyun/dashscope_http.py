@@ -6,6 +6,10 @@ action three times on a connection error (create included, so a dropped response
 `UnboundLocalError` when all attempts fail. Qwen enrollment has no SDK wrapper and goes over `requests`.
 
 Exactly one attempt per call: retrying is the caller's decision, because create is not idempotent.
+
+The endpoint follows `account.region` (a key belongs to one region; another region's host answers 401
+InvalidApiKey), and `account.workspace` both picks the workspace's own host and sends `X-DashScope-WorkSpace`.
+`DASHSCOPE_HTTP_BASE_URL`, the SDK's own variable, overrides the host for private networks and tests.
 """
 
 from __future__ import annotations
@@ -18,18 +22,16 @@ from urllib.parse import urlsplit
 
 import requests
 
-from reconciler.providers.aliyun.errors import TransportFailure, dashscope_error, missing_credentials
-from reconciler.providers.aliyun.ratelimit import (
-    DASHSCOPE_RATE,
-    QWEN_RATE_PER_MINUTE,
-    account_key,
-    shared_limiter,
-)
+from reconciler.catalog import COSYVOICE, QWEN, REGIONS, DashScopeEndpoints, dashscope_endpoints
+from reconciler.errors import ProviderError
+from reconciler.providers.aliyun.dashscope_errors import CallContext, dashscope_error
+from reconciler.providers.aliyun.errors import TransportFailure, missing_credentials
+from reconciler.providers.aliyun.ratelimit import enrollment_limiter
 from reconciler.providers.aliyun.sdklog import quiet_sdk_logging
 
 log = logging.getLogger("voicectl.aliyun")
 
-DEFAULT_BASE_URL = "https://dashscope.aliyuncs.com/api/v1"
+DEFAULT_REGION = "cn-beijing"
 COSYVOICE_MODEL = "voice-enrollment"
 QWEN_MODEL = "qwen-voice-enrollment"
 PATH = "services/audio/tts/customization"
@@ -41,7 +43,7 @@ class _NoResendSession(requests.Session):
     dashscope's HTTP layer re-sends a POST once when it sees ConnectionError (meant for stale pooled
     connections); after a response was lost that re-send would run create_voice a second time."""
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         try:
             return super().request(method, url, *args, **kwargs)
         except requests.RequestException as exc:
@@ -55,15 +57,33 @@ class _NoResendSession(requests.Session):
 class DashScopeHttp:
     """The endpoint, key, session and shared limiters of one DashScope account."""
 
-    def __init__(self, env: Mapping[str, str], *, timeout: tuple[float, float] = (5.0, 60.0)) -> None:
-        self.base_url = (env.get("DASHSCOPE_HTTP_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *,
+        region: str = DEFAULT_REGION,
+        workspace: str | None = None,
+        timeout: tuple[float, float] = (5.0, 60.0),
+    ) -> None:
+        if region not in REGIONS:
+            raise ProviderError(
+                f"account.region {region!r}: Model Studio voice cloning is offered in {', '.join(REGIONS)}; "
+                "set account.region to one of them"
+            )
+        self.region = region
+        self.workspace = workspace or None
+        self.endpoints: DashScopeEndpoints = dashscope_endpoints(region, self.workspace)
+        override = env.get("DASHSCOPE_HTTP_BASE_URL")
+        self.base_url = (override or self.endpoints.http).rstrip("/")
+        if override:
+            self.endpoints = DashScopeEndpoints(self.base_url, env.get("DASHSCOPE_WEBSOCKET_BASE_URL") or "")
         self._api_key = env.get("DASHSCOPE_API_KEY") or None
         self.timeout = timeout
         self._session: _NoResendSession | None = None
         self._session_lock = threading.Lock()
-        account = account_key(self.base_url, self._api_key or "")
-        self.limiter = shared_limiter("dashscope", account, DASHSCOPE_RATE)
-        self.qwen_limiter = shared_limiter("dashscope-qwen", account, QWEN_RATE_PER_MINUTE, 60.0)
+        # One budget per family and account, shared by every thread and port of the process.
+        self.limiter = enrollment_limiter(COSYVOICE, self.base_url, self._api_key or "")
+        self.qwen_limiter = enrollment_limiter(QWEN, self.base_url, self._api_key or "")
 
     # -- plumbing -----------------------------------------------------------------------------------
 
@@ -92,15 +112,8 @@ class DashScopeHttp:
     def _error(
         self, status: int, code: str | None, message: Any, request_id: str | None, action: str, voice_id: str | None
     ) -> Exception:
-        return dashscope_error(
-            status=status,
-            code=code,
-            message=str(message) if message is not None else None,
-            request_id=request_id,
-            action=action,
-            voice_id=voice_id,
-            secrets=(self._api_key,),
-        )
+        ctx = CallContext(action, voice_id, self.region, self.workspace, (self._api_key,))
+        return dashscope_error(status, code, str(message) if message is not None else None, request_id, ctx)
 
     # -- calls --------------------------------------------------------------------------------------
 
@@ -122,6 +135,8 @@ class DashScopeHttp:
             api_protocol=ApiProtocol.HTTP,
             http_method=HTTPMethod.POST,
             api_key=key,
+            # The SDK sends it as X-DashScope-WorkSpace; its stubs say str, None (no workspace) is what it checks.
+            workspace=self.workspace,  # type: ignore[arg-type]
             # Per call rather than the module-global dashscope.base_http_api_url: threads and several
             # accounts may share the process.
             base_address=self.base_url,
@@ -144,12 +159,14 @@ class DashScopeHttp:
         """One Qwen enrollment action over plain HTTP (no SDK wrapper exists); returns `output`."""
         key = self._key()
         action = f"qwen {payload['action']}"
-        self.qwen_limiter.acquire()
-        self.limiter.acquire()  # Qwen calls spend the account's shared cloning budget too
+        self.qwen_limiter.acquire()  # Qwen's own budget: CosyVoice's is counted apart by the service
+        headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+        if self.workspace:
+            headers["X-DashScope-WorkSpace"] = self.workspace
         response = self.session().post(
             f"{self.base_url}/{PATH}",
             json={"model": QWEN_MODEL, "input": payload},
-            headers={"Authorization": f"Bearer {key}", "Accept": "application/json"},
+            headers=headers,
             timeout=self.timeout,
         )
         try:

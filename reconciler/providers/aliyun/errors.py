@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from reconciler.errors import AudioRejected, AuthError, ProviderError, QuotaExceeded, VoiceNotFound
+from reconciler.errors import AuthError, ProviderError
 
 # What a reviewer checks; shown with every audio rejection so the user can fix the recording, not guess.
 REVIEW_HINT = (
@@ -23,11 +23,16 @@ AUDIO_MESSAGES: dict[str, str] = {
     "Audio.DecoderError": "the audio could not be decoded",
     "Audio.FileSizeExceed": "the audio file is larger than 10 MB",
     "Audio.AudioRateError": "the audio's sample rate is too low (>= 16 kHz; >= 24 kHz for Qwen)",
+    "Audio.DurationLimitError": "the audio is longer than the service takes: keep it at 60 s or less (10-20 s is best)",
+    "Audio.PreprocessError": "the service could not prepare the audio for cloning (for Qwen: the transcript in "
+    "`text` may not match what is said)",
     "BadRequest.UnsupportedFileFormat": "the audio format is not supported (use WAV, MP3 or M4A)",
 }
 
 THROTTLING_CODES = frozenset({"Throttling", "Throttling.RateQuota", "Throttling.BurstRate"})
 AUTH_CODES = frozenset({"InvalidApiKey", "AccessDenied", "Unauthorized", "AccessDenied.Unpurchased"})
+# How each enrollment API names a voice that does not exist (CosyVoice, Qwen).
+NOT_FOUND_CODES = frozenset({"BadRequest.ResourceNotExist", "BadRequest.VoiceNotFound"})
 
 _URL_QUERY = re.compile(r"""((?:https?|oss)://[^\s?#"'<>]+)\?[^\s"'<>]*""")
 _BEARER = re.compile(r"(Bearer\s+)\S+", re.IGNORECASE)
@@ -57,53 +62,6 @@ class TransportFailure(ProviderError):
     def __init__(self, message: str, *, timed_out: bool = False) -> None:
         super().__init__(message, code="Transport", retryable=True)
         self.timed_out = timed_out  # no answer in time: the request may still be running on the server
-
-
-def dashscope_error(
-    *,
-    status: int,
-    code: str | None,
-    message: str | None,
-    request_id: str | None,
-    action: str,
-    voice_id: str | None = None,
-    secrets: tuple[str | None, ...] = (),
-) -> ProviderError:
-    """Map a DashScope voice-enrollment error response to the error types of `reconciler.errors`."""
-    code = code or ""
-    detail = redact(str(message or "").strip(), *secrets)
-    ref = f" (code {code or status}" + (f", request {request_id})" if request_id else ")")
-    what = f"voice {voice_id}" if voice_id else "voice enrollment"
-
-    if code == "BadRequest.ResourceNotExist":
-        return VoiceNotFound(f"{what} does not exist in the account{ref}", code=code)
-    if code == "Throttling.AllocationQuota":
-        return QuotaExceeded(
-            "the account's voice limit was reached: delete voices you no longer need "
-            f"(`voicectl voices --all` lists them){ref}",
-            code=code,
-        )
-    if code in AUDIO_MESSAGES or code.startswith("Audio."):
-        reason = AUDIO_MESSAGES.get(code, detail or "the audio was rejected")
-        return AudioRejected(f"{action}: {reason}{ref}.\n{REVIEW_HINT}", code=code)
-    if status == 401 or code in AUTH_CODES:
-        return AuthError(
-            f"DashScope refused the API key{ref}: check DASHSCOPE_API_KEY (a key belongs to one region; "
-            "DASHSCOPE_HTTP_BASE_URL must point at that region)",
-            code=code or str(status),
-        )
-    if status == 429 or code in THROTTLING_CODES:
-        return ProviderError(f"{action}: rate limited by DashScope{ref}", code=code or "429", retryable=True)
-    if status >= 500:
-        hint = ""
-        if code == "InternalError" and action == "create_voice":
-            # The documented cause of a 500 on create is an audio URL the service could not fetch.
-            hint = "; the service often answers this when it cannot fetch the audio URL (signed URL expired "
-            hint += "or not reachable from Alibaba Cloud)"
-        text = f"{action}: DashScope server error{': ' + detail if detail else ''}{hint}{ref}"
-        return ProviderError(text, code=code or str(status), retryable=True)
-    text = f"{action} failed for {what}: {detail or 'HTTP ' + str(status)}{ref}"
-    return ProviderError(text, code=code or str(status))
 
 
 def missing_credentials(*names: str, purpose: str) -> AuthError:

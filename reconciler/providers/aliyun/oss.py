@@ -1,4 +1,14 @@
-"""OSS access shared by the audio store and the state store: V4-signed buckets, retries, error mapping."""
+"""OSS access shared by the audio store and the state store: V4-signed buckets, retries, error mapping.
+
+Three endpoints, because they serve different readers:
+- requests (upload, HEAD, state) go to `upload_endpoint` when set, e.g. a bucket region's `-internal` endpoint
+  from inside its VPC, else to `endpoint`;
+- signed audio URLs are fetched by Model Studio from outside any VPC, so they are always signed for the public
+  form of `endpoint` (an `-internal` host would not resolve there);
+- V4 signatures are scoped to the bucket's region, read from the endpoint's host (`oss-<region>[-internal]`),
+  which may differ from `account.region`; only an endpoint that names no region (an IP) falls back to it.
+`VOICECTL_OSS_ENDPOINT` overrides where requests and URLs go (private networks, tests), never the signing region.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from reconciler.errors import AuthError, ProviderError
+from reconciler.naming import endpoint_region, public_endpoint
 from reconciler.providers.aliyun.errors import TransportFailure, missing_credentials, redact
 from reconciler.providers.aliyun.ratelimit import RetryPolicy
 from reconciler.providers.aliyun.sdklog import quiet_sdk_logging
@@ -33,7 +44,7 @@ _AUTH_CODES = frozenset(
 
 
 class OssAccount:
-    """Credentials, endpoint and region of the OSS side of an account; hands out signed buckets."""
+    """Credentials, endpoints and signing region of the OSS side of an account; hands out signed buckets."""
 
     def __init__(
         self,
@@ -42,10 +53,15 @@ class OssAccount:
         region: str,
         endpoint: str | None,
         policy: RetryPolicy,
+        upload_endpoint: str | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self.region = region
-        self.endpoint = env.get("VOICECTL_OSS_ENDPOINT") or endpoint or f"https://oss-{region}.aliyuncs.com"
+        configured = endpoint or f"https://oss-{region}.aliyuncs.com"
+        override = env.get("VOICECTL_OSS_ENDPOINT")
+        # The bucket's region, from the endpoint the config names (an override is only a network path to it).
+        self.region = endpoint_region(configured) or endpoint_region(upload_endpoint) or region
+        self.endpoint = override or upload_endpoint or configured
+        self.url_endpoint = override or public_endpoint(configured)
         self.policy = policy
         self.timeout = timeout
         self._id = env.get(AK_ID) or None
@@ -55,12 +71,15 @@ class OssAccount:
         self._session: Any = None
         self._lock = threading.Lock()
 
-    def bucket(self, name: str) -> Any:
-        """An `oss2.Bucket` signing with V4 (V1 is closed to accounts and buckets created since 2025)."""
+    def bucket(self, name: str, *, for_urls: bool = False) -> Any:
+        """An `oss2.Bucket` signing with V4 (V1 is closed to accounts and buckets created since 2025).
+
+        `for_urls`: the bucket whose signed URLs are handed to Model Studio (public endpoint)."""
         if not self._id or not self._secret:
             raise missing_credentials(AK_ID, AK_SECRET, purpose="OSS (audio upload and state)")
+        endpoint = self.url_endpoint if for_urls else self.endpoint
         with self._lock:
-            bucket = self._buckets.get(name)
+            bucket = self._buckets.get(f"{endpoint} {name}")
             if bucket is None:
                 import oss2
                 from oss2.credentials import StaticCredentialsProvider
@@ -72,13 +91,13 @@ class OssAccount:
                 auth = oss2.ProviderAuthV4(StaticCredentialsProvider(self._id, self._secret, self._token or ""))
                 bucket = oss2.Bucket(
                     auth,
-                    self.endpoint,
+                    endpoint,
                     name,
                     session=self._session,
                     connect_timeout=self.timeout,
                     region=self.region,
                 )
-                self._buckets[name] = bucket
+                self._buckets[f"{endpoint} {name}"] = bucket
             return bucket
 
     def run(self, what: str, fn: Callable[[], T], *, retry: bool = True) -> T:

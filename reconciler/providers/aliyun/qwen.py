@@ -9,15 +9,27 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from reconciler.errors import ProviderError, VoiceNotFound
-from reconciler.model import LiveVoice, VoiceStatus
+from reconciler.catalog import MODELS
+from reconciler.errors import VoiceNotFound
+from reconciler.model import CloneOptions, CreatedVoice, LiveVoice, VoiceStatus
 from reconciler.naming import qwen_preferred_name, qwen_preferred_name_of
 from reconciler.providers.aliyun.create import EnrollmentClient, create_without_duplicates
+from reconciler.providers.aliyun.paging import PAGE_SIZE, paged
 
 log = logging.getLogger("voicectl.aliyun")
 
-PAGE_SIZE = 100
-MAX_PAGES = 100
+
+def fallback_warning(out: dict[str, Any]) -> str | None:
+    """Qwen clones a voice it could not fully use the audio for in "fallback mode" and says so in the
+    create answer only: the voice works but may sound less like the speaker."""
+    if out.get("fallback_mode") is not True:
+        return None
+    reason = str(out.get("fallback_reason") or "no reason given")
+    return (
+        f"cloned in fallback mode ({reason}): the service could not use the audio fully, so the voice may "
+        "sound less like the speaker; record cleaner audio (one speaker, no noise) and check that `text`, "
+        "when given, is exactly what is said"
+    )
 
 
 def preferred_name_of(item: dict[str, Any]) -> str | None:
@@ -29,18 +41,12 @@ def preferred_name_of(item: dict[str, Any]) -> str | None:
 
 class QwenVoiceClient(EnrollmentClient):
     def list_all(self) -> list[LiveVoice]:
-        items: list[dict[str, Any]] = []
-        for index in range(MAX_PAGES):
-            out = self.policy.call(
-                lambda i=index: self.http.qwen({"action": "list", "page_index": i, "page_size": PAGE_SIZE})
-            )
-            page = list(out.get("voice_list") or [])
-            items.extend(page)
+        def fetch(index: int) -> tuple[list[dict[str, Any]], int | None]:
+            out = self.http.qwen({"action": "list", "page_index": index, "page_size": PAGE_SIZE})
             total = out.get("total_count")
-            if len(page) < PAGE_SIZE or (isinstance(total, int) and len(items) >= total):
-                break
-        else:
-            raise ProviderError(f"listing Qwen voices did not end after {MAX_PAGES} pages of {PAGE_SIZE}")
+            return list(out.get("voice_list") or []), total if isinstance(total, int) else None
+
+        items = paged(fetch, self.policy, key="voice", what="Qwen voices")
         return [self._live(item) for item in items if item.get("voice")]
 
     def find(self, voice_id: str) -> LiveVoice:
@@ -48,15 +54,16 @@ class QwenVoiceClient(EnrollmentClient):
         for voice in self.list_all():
             if voice.voice_id == voice_id:
                 return voice
-        raise VoiceNotFound(f"voice {voice_id} does not exist in the account", code="BadRequest.ResourceNotExist")
+        raise VoiceNotFound(f"voice {voice_id} does not exist in the account", code="BadRequest.VoiceNotFound")
 
     def delete(self, voice_id: str) -> None:
         try:
             self.policy.call(lambda: self.http.qwen({"action": "delete", "voice": voice_id}, voice_id=voice_id))
         except VoiceNotFound:
+            # BadRequest.VoiceNotFound: already gone (or our first attempt's answer was lost).
             log.debug("dashscope qwen delete voice=%s already absent", voice_id)
 
-    def create(self, *, name: str, model: str, prefix: str, audio_url: str, language: str | None) -> str:
+    def create(self, *, name: str, model: str, prefix: str, audio_url: str, options: CloneOptions) -> CreatedVoice:
         """Like CosyVoice's create: never repeated blindly. Qwen's list gives no resource_link, so the
         voice a lost create made is recognised by its preferred_name; a replace (new audio) reuses the
         same preferred_name while the old voice still exists, hence the snapshot of the ids that already
@@ -68,8 +75,11 @@ class QwenVoiceClient(EnrollmentClient):
             "preferred_name": preferred,
             "audio": {"data": audio_url},
         }
-        if language:
-            payload["language"] = language
+        info = MODELS.get(model)
+        if options.language and (info is None or options.language in info.languages):
+            payload["language"] = options.language
+        if options.text:
+            payload["text"] = options.text  # the transcript; the service checks it against the audio
         existing = {v.voice_id for v in self.list_all() if v.display_name == preferred}
 
         def find() -> str | None:
@@ -81,14 +91,25 @@ class QwenVoiceClient(EnrollmentClient):
             fresh.sort(key=lambda v: v.created or "", reverse=True)
             return fresh[0].voice_id if fresh else None
 
-        return create_without_duplicates(
-            lambda: str(self.http.qwen(payload)["voice"]),
+        warning: str | None = None
+
+        def once() -> str:
+            nonlocal warning
+            out = self.http.qwen(payload)
+            warning = fallback_warning(out)
+            return str(out["voice"])
+
+        voice_id = create_without_duplicates(
+            once,
             find,
             policy=self.policy,
             create_attempts=self.create_attempts,
             settle=self.settle,
             what="qwen create",
         )
+        if warning:
+            log.debug("dashscope qwen create voice=%s fallback_mode", voice_id)
+        return CreatedVoice(voice_id, warning)
 
     @staticmethod
     def _live(item: dict[str, Any]) -> LiveVoice:

@@ -1,9 +1,10 @@
 """Client-side rate limiting and retry policy shared by every aliyun adapter.
 
-DashScope allows 10 cloning requests per second per account, all models together, and answers a burst
-with 429. Retrying after the fact wastes the budget of every other thread, so each enrollment call first
-takes a permit from a limiter shared by all threads of the process (and by the CosyVoice and Qwen clients)
-for that account.
+DashScope limits each enrollment family apart: CosyVoice (voice-enrollment) 10 requests per second across
+its versions, qwen-voice-enrollment 180 per minute, which it also enforces per second (3 RPS) and answers
+a burst over it with Throttling.BurstRate. Retrying after the fact wastes the budget of every other thread,
+so each enrollment call first takes a permit from its family's limiter, shared by all threads of the process
+for that account; the two families never wait on each other.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from reconciler.catalog import ENROLLMENT_RATE
 from reconciler.errors import ProviderError
 
 T = TypeVar("T")
-
-DASHSCOPE_RATE = 10  # requests per second per account (cloning, all models)
-QWEN_RATE_PER_MINUTE = 180
 
 
 class RateLimiter:
@@ -72,6 +71,11 @@ def shared_limiter(kind: str, account: str, rate: int, per: float = 1.0) -> Rate
         if limiter is None:
             limiter = _registry[(kind, account)] = RateLimiter(rate, per)
         return limiter
+
+
+def enrollment_limiter(family: str, *account: str) -> RateLimiter:
+    """The process-wide per-second limiter of one enrollment family (catalog.ENROLLMENT_RATE) of `account`."""
+    return shared_limiter(f"dashscope-{family}", account_key(*account), ENROLLMENT_RATE[family])
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Any
 
-from reconciler.errors import LockHeld, ProviderError, StateConflict, StateCorrupt, VoicectlError
+from reconciler.errors import AuthError, LockHeld, ProviderError, StateConflict, StateCorrupt, VoicectlError
 from reconciler.model import LockInfo, StateDoc
 from reconciler.providers.aliyun.oss import OssAccount
 from reconciler.state.lock import lock_to_remove, new_lock
@@ -55,9 +55,21 @@ class OssStateStore:
         bucket is still refused before anything is changed."""
         bucket = self.oss.bucket(self.bucket_name)
         if for_create and not self._versioning_checked:
-            status = self.oss.run(
-                f"read versioning of bucket {self.bucket_name}", lambda: bucket.get_bucket_versioning().status
-            )
+            try:
+                status = self.oss.run(
+                    f"read versioning of bucket {self.bucket_name}", lambda: bucket.get_bucket_versioning().status
+                )
+            except ProviderError as exc:
+                if exc.code != "AccessDenied":
+                    raise
+                # The keys work (reads passed) but their RAM policy lacks this one action: say which.
+                raise AuthError(
+                    f"state backend {self.location}: the AccessKey may not read the bucket's versioning "
+                    f"(403 AccessDenied on GetBucketVersioning). Add the RAM action oss:GetBucketVersioning on "
+                    f"acs:oss:*:*:{self.bucket_name} to the policy of the RAM user or role: voicectl checks that "
+                    "versioning was never enabled before it relies on x-oss-forbid-overwrite for the lock.",
+                    code="AccessDenied",
+                ) from None
             if status in ("Enabled", "Suspended"):
                 raise VoicectlError(
                     f"state backend {self.location}: bucket versioning is {status}, and OSS ignores "
@@ -107,12 +119,11 @@ class OssStateStore:
         serials: list[int] = []
         token = ""
         while True:
-            page = self.oss.run(
-                f"list {self.location}",
-                lambda t=token: bucket.list_objects_v2(
-                    prefix=f"{self.prefix}/serial-", continuation_token=t, max_keys=1000
-                ),
-            )
+
+            def page_of(t: str = token) -> Any:
+                return bucket.list_objects_v2(prefix=f"{self.prefix}/serial-", continuation_token=t, max_keys=1000)
+
+            page = self.oss.run(f"list {self.location}", page_of)
             for obj in page.object_list:
                 match = _SERIAL.search("/" + obj.key)
                 if match:

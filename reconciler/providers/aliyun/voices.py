@@ -10,45 +10,35 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from reconciler.catalog import MODELS
+from reconciler.catalog import MODELS, QWEN
 from reconciler.errors import ProviderError, VoiceNotFound
-from reconciler.model import LiveVoice
-from reconciler.naming import cosyvoice_model_of, cosyvoice_prefix_of, is_qwen_voice_id, resource_link_matches
+from reconciler.model import CloneOptions, CreatedVoice, LiveVoice
+from reconciler.naming import cosyvoice_model_of, cosyvoice_prefix_of, enrollment_family, resource_link_matches
 from reconciler.providers.aliyun.create import DEFAULT_SETTLE, EnrollmentClient, create_without_duplicates
 from reconciler.providers.aliyun.dashscope_http import DashScopeHttp
 from reconciler.providers.aliyun.errors import strip_query
+from reconciler.providers.aliyun.paging import PAGE_SIZE, paged
 from reconciler.providers.aliyun.qwen import QwenVoiceClient
 from reconciler.providers.aliyun.ratelimit import RetryPolicy
 
 log = logging.getLogger("voicectl.aliyun")
 
-PAGE_SIZE = 100
-# The service keeps at most 1000 voices per account; a server that ignores page_index must not loop us.
-MAX_PAGES = 100
-
-
-def paged(fetch: Callable[[int], list[dict[str, Any]]], policy: RetryPolicy) -> list[dict[str, Any]]:
-    """Fetch pages of PAGE_SIZE until a short page (the API returns no total)."""
-    items: list[dict[str, Any]] = []
-    for index in range(MAX_PAGES):
-        page = policy.call(lambda i=index: fetch(i))
-        items.extend(page)
-        if len(page) < PAGE_SIZE:
-            return items
-    raise ProviderError(f"listing voices did not end after {MAX_PAGES} pages of {PAGE_SIZE}")
-
 
 class CosyVoiceClient(EnrollmentClient):
     """CosyVoice enrollment (`model: voice-enrollment`)."""
 
-    def list_all(self, prefix: str | None = None) -> list[LiveVoice]:
-        def fetch(index: int) -> list[dict[str, Any]]:
+    def list_all(
+        self, prefix: str | None = None, *, enough: Callable[[list[dict[str, Any]]], bool] | None = None
+    ) -> list[LiveVoice]:
+        def fetch(index: int) -> tuple[list[dict[str, Any]], int | None]:
             payload: dict[str, Any] = {"action": "list_voice", "page_index": index, "page_size": PAGE_SIZE}
             if prefix:
                 payload["prefix"] = prefix
-            return list(self.http.cosyvoice(payload).get("voice_list") or [])
+            # No total in the answer: only an empty page ends the list (a page may be shorter than asked).
+            return list(self.http.cosyvoice(payload).get("voice_list") or []), None
 
-        return [self._live(item) for item in paged(fetch, self.policy) if item.get("voice_id")]
+        items = paged(fetch, self.policy, key="voice_id", what="CosyVoice voices", enough=enough)
+        return [self._live(item) for item in items if item.get("voice_id")]
 
     def query(self, voice_id: str) -> LiveVoice:
         out = self.policy.call(
@@ -73,13 +63,19 @@ class CosyVoiceClient(EnrollmentClient):
             # Already gone (or our first attempt's answer was lost): the goal is reached.
             log.debug("dashscope delete_voice voice=%s already absent", voice_id)
 
-    def create(self, *, model: str, prefix: str, audio_url: str, audio_key: str | None, language: str | None) -> str:
+    def create(self, *, model: str, prefix: str, audio_url: str, audio_key: str | None, options: CloneOptions) -> str:
         """Clone once; after an ambiguous failure (timeout, dropped connection, 5xx) look for the voice
         this create may have made and return it, and only when it is absent try again. A 429 means the
         request was refused before any work, so it is repeated after backoff."""
         payload: dict[str, Any] = {"action": "create_voice", "target_model": model, "prefix": prefix, "url": audio_url}
-        if language:
-            payload["language_hints"] = [language]
+        info = MODELS.get(model)
+        # Only what the target takes (see catalog): the service refuses an option its model does not know.
+        if options.language and (info is None or options.language in info.languages):
+            payload["language_hints"] = [options.language]
+        if options.max_prompt_audio_length is not None:
+            payload["max_prompt_audio_length"] = options.max_prompt_audio_length
+        if options.enable_preprocess is not None:
+            payload["enable_preprocess"] = options.enable_preprocess
         return create_without_duplicates(
             lambda: str(self.http.cosyvoice(payload)["voice_id"]),
             lambda: self.find_created(model=model, prefix=prefix, source=audio_key or audio_url),
@@ -135,41 +131,53 @@ class AliyunVoiceService:
     def list_for_review(self, voice_ids: Iterable[str]) -> list[LiveVoice]:
         """The listings that can hold `voice_ids` (see reconciler.apply.review_wait): Qwen's only when a Qwen id is among
         them, and CosyVoice's filtered by prefix when they share one, so that waiting for one config's
-        voices reads one page per tick instead of the whole account's pages of both families."""
+        voices reads one page per tick instead of the whole account's pages of both families. A listing
+        stops as soon as every id it can hold was seen; one that is missing makes it read to the end."""
         ids = set(voice_ids)
-        cosyvoice = {v for v in ids if not is_qwen_voice_id(v)}
+        cosyvoice = {v for v in ids if enrollment_family(v) != QWEN}
         found = self.qwen.list_all() if len(cosyvoice) < len(ids) else []
+
+        def enough(items: list[dict[str, Any]]) -> bool:
+            return cosyvoice <= {str(item.get("voice_id")) for item in items}
+
         prefixes = {cosyvoice_prefix_of(v) for v in cosyvoice}
         if len(prefixes) == 1 and None not in prefixes:
-            found += self.cosyvoice.list_all(prefixes.pop())
+            found += self.cosyvoice.list_all(prefixes.pop(), enough=enough)
         elif cosyvoice:
-            found += self.cosyvoice.list_all()
+            found += self.cosyvoice.list_all(enough=enough)
         return found
 
+    # Routed by the enrollment family an id belongs to (naming.enrollment_family), never by its first word:
+    # voice-enrollment also clones Qwen-Audio voices, whose ids start with "qwen" too.
+
     def query_voice(self, voice_id: str) -> LiveVoice:
-        if is_qwen_voice_id(voice_id):
+        if enrollment_family(voice_id) == QWEN:
             return self.qwen.find(voice_id)
         return self.cosyvoice.query(voice_id)
 
     def create_voice(
-        self, *, name: str, model: str, prefix: str, audio_url: str, audio_key: str | None, language: str | None
-    ) -> str:
+        self, *, name: str, model: str, prefix: str, audio_url: str, audio_key: str | None, options: CloneOptions
+    ) -> CreatedVoice:
         info = MODELS.get(model)
         if info is None:
             raise ProviderError(f"unknown cloning model {model!r}: use one of {', '.join(MODELS)}")
-        if info.family == "qwen":
-            return self.qwen.create(name=name, model=model, prefix=prefix, audio_url=audio_url, language=language)
-        return self.cosyvoice.create(
-            model=model, prefix=prefix, audio_url=audio_url, audio_key=audio_key, language=language
+        if info.family == QWEN:
+            return self.qwen.create(name=name, model=model, prefix=prefix, audio_url=audio_url, options=options)
+        if audio_url.startswith("data:"):
+            # voice-enrollment documents `url` as a URL the service downloads; validate refuses this offline.
+            raise ProviderError(f"{model} takes its audio only as a URL: use account.audio_delivery: oss")
+        voice_id = self.cosyvoice.create(
+            model=model, prefix=prefix, audio_url=audio_url, audio_key=audio_key, options=options
         )
+        return CreatedVoice(voice_id)
 
     def update_voice(self, voice_id: str, *, audio_url: str) -> None:
-        if is_qwen_voice_id(voice_id):
+        if enrollment_family(voice_id) == QWEN:
             raise ProviderError(f"voice {voice_id}: Qwen voices cannot be updated in place; new audio is a replace")
         self.cosyvoice.update(voice_id, audio_url)
 
     def delete_voice(self, voice_id: str) -> None:
-        if is_qwen_voice_id(voice_id):
+        if enrollment_family(voice_id) == QWEN:
             self.qwen.delete(voice_id)
         else:
             self.cosyvoice.delete(voice_id)

@@ -12,7 +12,7 @@ from typing import Any
 
 from reconciler.catalog import MODELS, ModelInfo
 from reconciler.errors import AudioRejected, ProviderError, QuotaExceeded, VoiceNotFound
-from reconciler.model import PREFIX_PATTERN, LiveVoice, VoiceStatus
+from reconciler.model import PREFIX_PATTERN, CloneOptions, CreatedVoice, LiveVoice, VoiceStatus
 from reconciler.naming import QWEN_ID_HEAD, QWEN_ID_MARK, prefix_of, qwen_preferred_name
 from reconciler.providers.local.db import AccountDb, Tx, iso
 from reconciler.providers.local.objects import resolve_audio_url
@@ -113,8 +113,9 @@ class LocalVoiceService:
         prefix: str,
         audio_url: str,
         audio_key: str | None,
-        language: str | None,
-    ) -> str:
+        options: CloneOptions,
+    ) -> CreatedVoice:
+        language = options.language
         with self._db.call():
             info = MODELS.get(model)
             if info is None:
@@ -139,7 +140,7 @@ class LocalVoiceService:
                     " modified, ready_at, final_status, review_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (voice_id, model, display_name, language, audio_url, now, now, ready_at, final, error),
                 )
-            return voice_id
+            return CreatedVoice(voice_id)
 
     def update_voice(self, voice_id: str, *, audio_url: str) -> None:
         with self._db.call():
