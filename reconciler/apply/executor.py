@@ -279,7 +279,7 @@ class Executor:
             if status == VoiceStatus.OK:
                 self._done(step, f"{voice_id} passed review (OK)")
             elif status == VoiceStatus.UNDEPLOYED:
-                self._fail(step, review_failed_message(voice_id, self._measured(step.address)))
+                self._fail(step, review_failed_message(voice_id, self._measured(step.address, voice_id)))
             elif status is None:
                 self._fail(step, f"{voice_id} disappeared from the account during review")
             else:
@@ -318,14 +318,22 @@ class Executor:
             lambda doc: edits.put_voice(doc, voice.name, record, moved_from=change.moved_from, replaces=replaces)
         )
 
-    def _measured(self, address: str) -> str:
-        """The audio lint's metrics of the voice's audio, to explain its failed review."""
+    def _measured(self, address: str, voice_id: str) -> str:
+        """The audio lint's metrics of a voice whose review failed, in words. When the lint was skipped they
+        are measured now and recorded in state too: failed reviews are what calibrates the thresholds."""
         spec = self.specs.get(address)
-        if spec is None:
+        if spec is None or spec.audio.path is None:
             return ""
-        from reconciler.audio.lint import explain
+        from reconciler.audio.lint import explain, lint_file, metrics_summary
 
-        return explain(spec.audio.metrics, model=MODELS[spec.model], path=spec.audio.path)
+        model = MODELS[spec.model]
+        metrics = spec.audio.metrics
+        if not metrics:
+            summary = metrics_summary(lint_file(spec.audio.path, model=model).metrics)
+            metrics = tuple(summary.items()) if summary else ()
+            if metrics:
+                self.journal.update(lambda doc: edits.with_lint(doc, voice_id, metrics))
+        return explain(metrics, model=model)
 
     def _voice_id(self, name: str) -> str | None:
         record = self.journal.doc.voices.get(name)

@@ -259,14 +259,9 @@ def metrics_summary(m: Metrics | None) -> dict[str, Any] | None:
     }
 
 
-def explain(metrics: tuple[tuple[str, float | None], ...], *, model: ModelInfo, path: str | None = None) -> str:
-    """The measurements behind a failed review, in words, the ones past a limit marked with "(!)".
-
-    `metrics` are those taken at plan time; when the lint was skipped (lint: false, --no-lint) and the file
-    is local, it is measured now: a failed review is exactly when the numbers are wanted."""
+def explain(metrics: tuple[tuple[str, float | None], ...], *, model: ModelInfo) -> str:
+    """The measurements behind a failed review, in words, the ones past a limit marked with "(!)"."""
     values = dict(metrics)
-    if not values and path is not None:
-        values = metrics_summary(lint_file(path, model=model).metrics) or {}
     if not values:
         return ""
     need = MIN_CONTINUOUS_SPEECH[model.family]
