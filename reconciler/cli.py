@@ -86,6 +86,10 @@ AllowDeleteOpt = Annotated[
     list[str] | None,
     typer.Option("--allow-delete", help="Lift every guard for this voice (repeatable): delete/replace it anyway."),
 ]
+NoLintOpt = Annotated[
+    bool,
+    typer.Option("--no-lint", help="Skip the audio quality lint (the documented format checks still run)."),
+]
 TargetOpt = Annotated[
     list[str] | None,
     typer.Option("--target", help="Limit the plan to this voice or binding address (repeatable)."),
@@ -161,10 +165,10 @@ def _print_problems(errors: list[Problem], warnings: list[Problem], *, no_color:
         con.print(problem_line(problem, "warning"))
 
 
-def _load(file: str | None, *, read_audio: bool = True, no_color: bool = False) -> Desired:
+def _load(file: str | None, *, read_audio: bool = True, no_color: bool = False, lint: bool = True) -> Desired:
     from reconciler.config.loader import load_desired, resolve_config_path
 
-    desired, warnings = load_desired(resolve_config_path(file), read_audio=read_audio)
+    desired, warnings = load_desired(resolve_config_path(file), read_audio=read_audio, lint=lint)
     _print_problems([], warnings, no_color=no_color, stderr=True)
     return desired
 
@@ -202,6 +206,7 @@ def _render_plan(plan: Plan, fmt: Format, no_color: bool) -> None:
 def validate(
     file: FileOpt = None,
     format: Annotated[TextOrJson, typer.Option("--format", help="Output format.")] = TextOrJson.text,
+    no_lint: NoLintOpt = False,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
 ) -> int:
@@ -209,7 +214,7 @@ def validate(
     from reconciler.config.loader import resolve_config_path, validate_file
 
     path = resolve_config_path(file)
-    result = validate_file(path)
+    result = validate_file(path, lint=not no_lint)
     if format is TextOrJson.json:
         from reconciler.ui.json_view import dumps, validation_json
 
@@ -231,6 +236,36 @@ def validate(
 
 
 @command(app)
+def lint(
+    names: Annotated[list[str] | None, typer.Argument(help="Voices to lint (default: every voice).")] = None,
+    file: FileOpt = None,
+    format: Annotated[TextOrJson, typer.Option("--format", help="Output format.")] = TextOrJson.text,
+    no_color: NoColorOpt = False,
+    verbose: VerboseOpt = False,
+) -> int:
+    """Measure each voice's source audio (speech, pauses, SNR, clipping, loudness) and predict review failures.
+    Exit 1 when a voice has a lint error."""
+    from reconciler.audio.voices_lint import lint_voices
+    from reconciler.config.loader import resolve_config_path, validate_file
+    from reconciler.errors import ConfigError
+
+    result = validate_file(resolve_config_path(file), check_audio=False)
+    if result.desired is None:
+        raise ConfigError(result.errors)
+    rows = lint_voices(result.desired, names)
+    if format is TextOrJson.json:
+        from reconciler.ui.json_view import dumps
+        from reconciler.ui.lint_view import lint_json
+
+        _out(dumps(lint_json(rows)))
+    else:
+        from reconciler.ui.lint_view import lint_text
+
+        _console(no_color).print(lint_text(rows), end="")
+    return 1 if any(r["errors"] for r in rows) else 0
+
+
+@command(app)
 def plan(
     file: FileOpt = None,
     format: Annotated[Format, typer.Option("--format", help="text, markdown (PR comment) or json.")] = Format.text,
@@ -243,13 +278,14 @@ def plan(
         bool, typer.Option("--refresh-only", help="Only reconcile the state with the account (drift).")
     ] = False,
     allow_delete: AllowDeleteOpt = None,
+    no_lint: NoLintOpt = False,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
 ) -> int:
     """Show what apply would do. Reads the state and the account; writes nothing, takes no lock."""
     from reconciler import operations
 
-    desired = _load(file, no_color=no_color)
+    desired = _load(file, no_color=no_color, lint=not no_lint)
     result = operations.plan(desired, _options(target, refresh_only, allow_delete))
     if out:
         operations.write_planfile(out, result, desired)
@@ -281,6 +317,7 @@ def apply(
     format: Annotated[
         TextOrJson, typer.Option("--format", help="text, or json: the plan and its report as one document.")
     ] = TextOrJson.text,
+    no_lint: NoLintOpt = False,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
 ) -> int:
@@ -290,7 +327,7 @@ def apply(
     from reconciler.ui.progress import ApplyProgress
     from reconciler.ui.text import render_report_text, render_text
 
-    desired = _load(file, no_color=no_color)
+    desired = _load(file, no_color=no_color, lint=not no_lint)
     as_json = format is TextOrJson.json
     # With --format json, stdout holds the one JSON document; the plan and progress for people go to stderr.
     con = _err(no_color) if as_json else _console(no_color)

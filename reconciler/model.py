@@ -17,6 +17,10 @@ PREFIX_PATTERN = r"^[a-z0-9]{1,9}$"
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 
 
+# Measured values by name, in a fixed order (a tuple, so that the records stay hashable).
+Metrics = tuple[tuple[str, float | None], ...]
+
+
 class VoiceStatus(StrEnum):
     DEPLOYING = "DEPLOYING"  # under review ("Reviewing" in the console)
     OK = "OK"
@@ -77,6 +81,9 @@ class AudioSource:
     sha256: str | None = None  # hex digest of the local file's content
     ext: str | None = None  # "wav" | "mp3" | "m4a" (by content, not by file name)
     size: int | None = None
+    # What the audio lint measured (speech_ratio, longest_speech_s, longest_pause_s, snr_db, clipping, lufs);
+    # empty when the lint did not run (lint: false, --no-lint, remote audio). Recorded in state after apply.
+    metrics: Metrics = ()
 
     @property
     def identity(self) -> str:
@@ -94,6 +101,7 @@ class VoiceSpec:
     recorded: bool = False
     protect: bool = False
     renamed_from: tuple[str, ...] = ()
+    lint: bool = True  # False: the audio quality lint was skipped (lint: false or --no-lint)
     # Create-time options (catalog.ModelInfo.options says which model takes which); used when cloning only.
     max_prompt_audio_length: float | None = None
     enable_preprocess: bool | None = None
@@ -206,6 +214,9 @@ class VoiceRecord:
     language: str | None = None
     protect: bool = False  # remembered so that removing a protected voice from voices.yaml is still guarded
     name: str | None = None  # set on deposed records: the name the voice served before it was replaced
+    # The lint metrics of the audio the voice was cloned from, next to its review outcome (status), so the
+    # lint's thresholds can be calibrated against what the service accepted.
+    lint: Metrics = ()
     warning: str | None = None  # what the service said when it cloned the voice (Qwen fallback mode)
 
     def to_json(self) -> dict[str, Any]:
@@ -220,6 +231,8 @@ class VoiceRecord:
         }
         if self.name is not None:
             out["name"] = self.name
+        if self.lint:
+            out["lint"] = dict(self.lint)
         if self.warning is not None:
             out["warning"] = self.warning
         return out
@@ -235,6 +248,7 @@ class VoiceRecord:
             language=data.get("language"),
             protect=bool(data.get("protect", False)),
             name=data.get("name"),
+            lint=tuple((str(k), v) for k, v in (data.get("lint") or {}).items()),
             warning=data.get("warning"),
         )
 

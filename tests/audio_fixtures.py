@@ -219,11 +219,11 @@ def video_only_mp4(path: Path) -> Path:
 
 
 def speech_then_silence(path: Path, speech_seconds: float, total_seconds: float) -> Path:
-    """12 s of audio with only `speech_seconds` of speech-like sound at the start: passes the file checks,
-    fails the review's 5 s of signal."""
+    """`total_seconds` of audio with only `speech_seconds` of speech at the start: passes the file checks,
+    fails the lint (too little continuous speech, a long pause) and so the review."""
     sample_rate = 16000
     pcm = speech_pcm(seconds=speech_seconds, sample_rate=sample_rate, seed=5)
-    pcm.extend(bytes(2 * (int(total_seconds * sample_rate) - len(pcm))))
+    pcm.extend(array("h", bytes(2 * (int(total_seconds * sample_rate) - len(pcm)))))
     with open(path, "wb") as out:
         out.write(wav_header(data_bytes=len(pcm) * 2))
         out.write(pcm.tobytes())

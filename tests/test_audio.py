@@ -249,9 +249,10 @@ CASES: tuple[Case, ...] = (
         probe_fails=True,
     ),
     Case(
-        "over-60-seconds-warns",
+        "over-60-seconds",
         lambda d: fx.write_wav(d / "v.wav", seconds=61.0),
-        warnings=(("audio is 61.0 s long; the service uses at most 60 s: trim to 10-20 s of clear speech",),),
+        (("audio is 61.0 s long; the service takes at most 60 s: trim it to 10-20 s of clear speech",),),
+        audio.SHORT,
     ),
     Case(
         "mp3-named-wav-warns",
@@ -362,14 +363,17 @@ def test_silence_fails_review_only(tmp_path: Path) -> None:
     write_silence_wav(path, 12.0, 16000)
     assert inspect_audio(path, model=COSY, recorded=False).errors == []  # a well-formed file
     (failure,) = review_audio(path, model=COSY)
-    assert failure.startswith("Audio.AudioSilentError: audio is silent (digital silence;")
+    assert failure.startswith("Audio.AudioSilentError: audio is digital silence")
 
 
-def test_too_little_signal_fails_review(tmp_path: Path) -> None:
+def test_too_little_speech_fails_review(tmp_path: Path) -> None:
+    # 3 s of speech, then 9 s of silence: too little continuous speech, and a pause far over 2 s.
     path = str(fx.speech_then_silence(tmp_path / "v.wav", speech_seconds=3.0, total_seconds=12.0))
-    (failure,) = review_audio(path, model=COSY)
-    assert failure.startswith("Audio.AudioSilentError: audio has only ")
-    assert "at least 5 s of continuous clear speech" in failure
+    short, pause = review_audio(path, model=COSY)
+    assert short.startswith("Audio.AudioQualityError: longest continuous speech is ")
+    assert float(short.split(" is ")[1].split(" s")[0]) < 3.5 and "needs at least 5 s" in short
+    assert pause.startswith("Audio.AudioQualityError: pause of ") and "(the last " in pause
+    assert 8.0 < float(pause.split("pause of ")[1].split(" s")[0]) <= 9.0
 
 
 def test_review_listens_to_the_first_channel(tmp_path: Path) -> None:
@@ -380,7 +384,7 @@ def test_review_listens_to_the_first_channel(tmp_path: Path) -> None:
     path = tmp_path / "right-only.wav"
     path.write_bytes(fx.wav_header(data_bytes=len(stereo) * 2, channels=2) + stereo.tobytes())
     (failure,) = review_audio(str(path), model=COSY)
-    assert failure.startswith("Audio.AudioSilentError: audio is silent")
+    assert failure.startswith("Audio.AudioSilentError: the first channel is digital silence")
     stereo[0::2], stereo[1::2] = speech, array("h", bytes(2 * len(speech)))
     path.write_bytes(fx.wav_header(data_bytes=len(stereo) * 2, channels=2) + stereo.tobytes())
     assert review_audio(str(path), model=COSY) == []

@@ -279,7 +279,7 @@ class Executor:
             if status == VoiceStatus.OK:
                 self._done(step, f"{voice_id} passed review (OK)")
             elif status == VoiceStatus.UNDEPLOYED:
-                self._fail(step, review_failed_message(voice_id))
+                self._fail(step, review_failed_message(voice_id, self._measured(step.address, voice_id)))
             elif status is None:
                 self._fail(step, f"{voice_id} disappeared from the account during review")
             else:
@@ -310,12 +310,30 @@ class Executor:
             status=status,
             language=voice.language,
             protect=voice.protect,
+            lint=voice.audio.metrics,
             warning=warning,
         )
         replaces = change.action == Action.REPLACE
         self.journal.update(
             lambda doc: edits.put_voice(doc, voice.name, record, moved_from=change.moved_from, replaces=replaces)
         )
+
+    def _measured(self, address: str, voice_id: str) -> str:
+        """The audio lint's metrics of a voice whose review failed, in words. When the lint was skipped they
+        are measured now and recorded in state too: failed reviews are what calibrates the thresholds."""
+        spec = self.specs.get(address)
+        if spec is None or spec.audio.path is None:
+            return ""
+        from reconciler.audio.lint import explain, lint_file, metrics_summary
+
+        model = MODELS[spec.model]
+        metrics = spec.audio.metrics
+        if not metrics:
+            summary = metrics_summary(lint_file(spec.audio.path, model=model).metrics)
+            metrics = tuple(summary.items()) if summary else ()
+            if metrics:
+                self.journal.update(lambda doc: edits.with_lint(doc, voice_id, metrics))
+        return explain(metrics, model=model)
 
     def _voice_id(self, name: str) -> str | None:
         record = self.journal.doc.voices.get(name)
@@ -337,9 +355,10 @@ class Executor:
         return record.status if record else "missing"
 
 
-def review_failed_message(voice_id: str) -> str:
+def review_failed_message(voice_id: str, measured: str = "") -> str:
     return (
-        f"{voice_id} failed review (UNDEPLOYED). Check the source audio against the review checklist: "
+        f"{voice_id} failed review (UNDEPLOYED). {measured + ' ' if measured else ''}"
+        "Check the source audio against the review checklist: "
         + "; ".join(REVIEW_CHECKLIST)
         + ". Give the voice new audio; the same audio would fail again."
     )

@@ -1,6 +1,6 @@
 """The service's published rules for source audio, held against a probed file: user-facing errors and
 warnings, each with the measured value and the fix (WAV 16-bit, MP3 or M4A; >= 16 kHz, 24 kHz mono for Qwen;
-<= 10 MB; >= 10 s, 20 s for a live recording; <= 60 s used).
+<= 10 MB; 10-60 s, at least 20 s for a live recording). What the audio contains is `reconciler.audio.lint`'s.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from reconciler.catalog import AUDIO_CONTENT_TYPES, ModelInfo
 MAX_BYTES = 10 * 1024 * 1024
 MIN_SECONDS = 10.0
 MIN_RECORDED_SECONDS = 20.0
-MAX_USED_SECONDS = 60.0  # longer audio is accepted, but the service only uses the first minute
-MIN_SPEECH_SECONDS = 5.0
+MAX_SECONDS = 60.0  # the documented maximum
 
 _EXTENSIONS = {"wav": {"wav", "wave"}, "mp3": {"mp3"}, "m4a": {"m4a", "mp4"}}
 _ACCEPTED_CODEC = {"wav": "pcm_s16le", "mp3": "mp3", "m4a": "aac"}
@@ -46,9 +45,10 @@ class AudioReport:
 
 @dataclass(frozen=True)
 class Finding:
-    code: str
+    code: str  # the service's error code for it (what the simulated review answers)
     message: str
     error: bool  # False: a warning
+    check: str = "format"  # which check: format, channels, sample_rate, size, duration, or a lint check
 
 
 def check_audio(info: AudioInfo, *, model: ModelInfo, recorded: bool) -> tuple[list[str], list[str]]:
@@ -68,6 +68,10 @@ def inspect_audio(path: str, *, model: ModelInfo, recorded: bool, sha256: str | 
 
 
 def findings(info: AudioInfo, *, model: ModelInfo, recorded: bool) -> list[Finding]:
+    return _format_findings(info, model) + _layout_findings(info, model) + _length_findings(info, recorded)
+
+
+def _format_findings(info: AudioInfo, model: ModelInfo) -> list[Finding]:
     found: list[Finding] = []
     ext = os.path.splitext(info.path)[1].lower().lstrip(".")
     what = _describe(info)
@@ -89,17 +93,25 @@ def findings(info: AudioInfo, *, model: ModelInfo, recorded: bool) -> list[Findi
                 False,
             )
         )
+    return found
 
+
+def _layout_findings(info: AudioInfo, model: ModelInfo) -> list[Finding]:
+    """Channels, rate and size."""
+    found: list[Finding] = []
     if info.channels > 2:
         found.append(
             Finding(
                 FORMAT,
                 f"audio has {info.channels} channels; the service takes mono or stereo: downmix to mono",
                 True,
+                "channels",
             )
         )
     elif info.channels == 2 and model.mono_only:
-        found.append(Finding(FORMAT, f"audio is stereo (2 channels); {model.name} needs mono: downmix to mono", True))
+        found.append(
+            Finding(FORMAT, f"audio is stereo (2 channels); {model.name} needs mono: downmix to mono", True, "channels")
+        )
 
     if info.sample_rate < model.min_sample_rate:
         khz = model.min_sample_rate // 1000
@@ -109,6 +121,7 @@ def findings(info: AudioInfo, *, model: ModelInfo, recorded: bool) -> list[Findi
                 f"sample rate is {info.sample_rate} Hz; {model.name} needs at least {model.min_sample_rate} "
                 f"Hz: resample to {khz} kHz or more",
                 True,
+                "sample_rate",
             )
         )
 
@@ -120,9 +133,14 @@ def findings(info: AudioInfo, *, model: ModelInfo, recorded: bool) -> list[Findi
                 f"at most 10 MB ({MAX_BYTES} bytes): trim or compress it "
                 "(MP3 at 128 kbps keeps 60 s under 1 MB)",
                 True,
+                "size",
             )
         )
+    return found
 
+
+def _length_findings(info: AudioInfo, recorded: bool) -> list[Finding]:
+    found: list[Finding] = []
     need = MIN_RECORDED_SECONDS if recorded else MIN_SECONDS
     if info.duration < need:
         # Round down: "9.96 s long; needs at least 10 s" must not print as "10.0 s".
@@ -133,15 +151,18 @@ def findings(info: AudioInfo, *, model: ModelInfo, recorded: bool) -> list[Findi
             if recorded
             else f"record or trim to at least {need:.0f} s (10-20 s recommended)"
         )
-        found.append(Finding(SHORT, f"audio is {shown:.1f} s long; {who} at least {need:.0f} s: {fix}", True))
-    elif info.duration > MAX_USED_SECONDS:
+        found.append(
+            Finding(SHORT, f"audio is {shown:.1f} s long; {who} at least {need:.0f} s: {fix}", True, "duration")
+        )
+    elif info.duration > MAX_SECONDS:
         shown = math.ceil(info.duration * 10) / 10
         found.append(
             Finding(
                 SHORT,
-                f"audio is {shown:.1f} s long; the service uses at most {MAX_USED_SECONDS:.0f} s: "
-                "trim to 10-20 s of clear speech",
-                False,
+                f"audio is {shown:.1f} s long; the service takes at most {MAX_SECONDS:.0f} s: "
+                "trim it to 10-20 s of clear speech",
+                True,
+                "duration",
             )
         )
     return found

@@ -1,116 +1,82 @@
-"""Speech-like sample audio, synthesized in pure Python (no numpy).
+"""Sample speech for `voicectl init`, the committed examples and the tests: short clean readings.
 
-`voicectl init` writes a short sample so a fresh starter config validates, plans and applies on the local
-provider, and `scripts/make_example_audio.py` encodes the committed examples from the same PCM. The sound
-only has to look like speech to the offline checks and the simulated review: voiced syllables with a
-moving pitch, formant colouring, syllable envelopes and pauses between words. It is not meant to be
-intelligible, and it is no use for cloning a real voice.
-
-How it stays cheap: a vowel is a glottal pulse train filtered by 3 formant resonators. Each resonator's
-impulse response is a damped sinusoid, so one pitch period of the filtered pulse train is (to a good
-approximation) the sum of the three responses, truncated at the period. That sum is computed once per
-syllable; each pitch period is then one scaled slice of it, built by a list comprehension. There is no
-per-sample filter recursion, so 12 s at 16 kHz takes a few tens of milliseconds.
+`reconciler/audio/data/` holds three espeak-ng readings of 12-14 s (English, two voices, and Mandarin),
+made once by `scripts/make_speech_fixtures.py` and shipped as package data (Ogg Vorbis, about 270 kB in
+all). They are real speech to the lint (voice activity, pauses, SNR, loudness), so the starter project and
+the examples pass it the way a good recording does, where a synthetic tone would not. `speech_pcm` strings
+readings together at a level and in an order chosen by the seed, so every seed gives different bytes (tests
+need many distinct files) and any length can be had.
 """
 
 from __future__ import annotations
 
-import math
+import os
 import random
 import wave
 from array import array
+from functools import lru_cache
 
-# (F1, F2, F3) in Hz of a few vowels, roughly an adult male speaker.
-_VOWELS: tuple[tuple[float, float, float], ...] = (
-    (730.0, 1090.0, 2440.0),  # a
-    (530.0, 1840.0, 2480.0),  # e
-    (270.0, 2290.0, 3010.0),  # i
-    (570.0, 840.0, 2410.0),  # o
-    (300.0, 870.0, 2240.0),  # u
-    (660.0, 1720.0, 2410.0),  # ae
-)
-_BANDWIDTHS = (80.0, 100.0, 150.0)  # Hz; wider bandwidth = faster decay of each resonance
-_FORMANT_GAINS = (1.0, 0.6, 0.3)  # higher formants are weaker in voiced speech
-_MIN_F0, _MAX_F0 = 100.0, 220.0
-_PEAK = 0.55 * 32767  # headroom: the consonant noise is added on top of a syllable's start
+import av
+import numpy as np
+
+DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+READINGS = ("en-male", "en-female", "zh")
+_SENTENCE_GAP = 0.35  # seconds between two readings: a breath, well under the lint's 0.7 s gap closing
+_LEAD_IN = 0.15  # seconds of silence before the first word, as in any real recording
 
 
-def _period_response(formants: tuple[float, float, float], sample_rate: int, length: int) -> list[float]:
-    """Impulse response of the formant resonators, peak-normalized to 1."""
-    out = [0.0] * length
-    for freq, bw, gain in zip(formants, _BANDWIDTHS, _FORMANT_GAINS, strict=True):
-        if freq >= sample_rate / 2:  # a resonance above Nyquist would alias into a whistle
-            continue
-        decay = math.exp(-math.pi * bw / sample_rate)
-        step = 2.0 * math.pi * freq / sample_rate
-        amp = gain
-        for n in range(length):
-            out[n] += amp * math.sin(step * n)
-            amp *= decay
-    peak = max(abs(x) for x in out) or 1.0
-    return [x / peak for x in out]
+def reading_path(name: str) -> str:
+    return os.path.join(DATA_DIR, f"{name}.ogg")
 
 
-def _syllable(rng: random.Random, sample_rate: int, f0_start: float, f0_end: float, seconds: float) -> array:
-    pcm = array("h")
-    total = int(seconds * sample_rate)
-    if rng.random() < 0.6:
-        # A consonant onset: a short burst of noise, which is what makes the energy contour look like speech.
-        burst = int(sample_rate * rng.uniform(0.02, 0.05))
-        level = _PEAK * rng.uniform(0.08, 0.18)
-        pcm.extend(int(level * (rng.random() * 2.0 - 1.0)) for _ in range(burst))
-        total -= burst
-    response = _period_response(rng.choice(_VOWELS), sample_rate, int(sample_rate / _MIN_F0) + 1)
-    attack, release = 0.2 * total, 0.35 * total
-    done = 0
-    while done < total:
-        frac = done / total
-        f0 = min(_MAX_F0, max(_MIN_F0, f0_start + (f0_end - f0_start) * frac))
-        period = int(sample_rate / f0)
-        # Envelope held constant over one period: per-sample envelopes would cost a multiply per sample
-        # for no audible gain at this resolution.
-        if done < attack:
-            env = done / attack
-        elif done > total - release:
-            env = (total - done) / release
-        else:
-            env = 1.0
-        amp = _PEAK * (0.15 + 0.85 * env) * rng.uniform(0.9, 1.0)  # shimmer: real voices are never steady
-        pcm.extend([int(amp * x) for x in response[:period]])
-        done += period
-    return pcm
+@lru_cache(maxsize=16)
+def reading(name: str, sample_rate: int) -> np.ndarray:
+    """One shipped reading as mono float32 at `sample_rate` (decoded and resampled by FFmpeg)."""
+    parts: list[np.ndarray] = []
+    with av.open(reading_path(name)) as container:
+        resampler = av.AudioResampler(format="fltp", layout="mono", rate=sample_rate)
+        for frame in container.decode(audio=0):
+            parts += [out.to_ndarray()[0] for out in resampler.resample(frame)]
+        parts += [out.to_ndarray()[0] for out in resampler.resample(None)]
+    samples = np.concatenate(parts)
+    samples.flags.writeable = False  # shared by every caller through the cache
+    return samples
 
 
-def speech_pcm(*, seconds: float = 12.0, sample_rate: int = 16000, seed: int = 0) -> array:
-    """Mono signed 16-bit samples of speech-like sound, `seconds` long, deterministic for `seed`."""
+def speech_float(*, seconds: float = 12.0, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
+    """`seconds` of clean speech as float32 in [-1, 1], deterministic for `seed`."""
     rng = random.Random(seed)
+    first = seed % len(READINGS)
+    order = READINGS[first:] + READINGS[:first]
     total = int(seconds * sample_rate)
-    pcm = array("h", bytes(2 * int(0.15 * sample_rate)))  # a lead-in, as in any real recording
-    base = rng.uniform(115.0, 150.0)  # the "speaker's" habitual pitch
-    words_in_phrase = 0
-    while len(pcm) < total:
-        # Declination: pitch drifts down over a phrase and resets at the next one, as in read speech.
-        f0 = base * (1.15 - 0.05 * words_in_phrase)
-        for _ in range(rng.choice((1, 1, 2, 2, 3))):
-            f0_start = f0 * rng.uniform(0.9, 1.25)
-            f0_end = f0 * rng.uniform(0.8, 1.1)
-            pcm.extend(_syllable(rng, sample_rate, f0_start, f0_end, rng.uniform(0.14, 0.28)))
-        words_in_phrase += 1
-        if words_in_phrase >= rng.choice((4, 5, 6)):
-            words_in_phrase = 0
-            gap = rng.uniform(0.3, 0.5)
-        else:
-            gap = rng.uniform(0.06, 0.18)
-        pcm.extend(bytes(2 * int(gap * sample_rate)))
-    del pcm[total:]
-    # Fade the last 20 ms so a cut mid-syllable does not end in a click.
-    fade = min(total, int(0.02 * sample_rate))
-    for i in range(fade):
-        pcm[total - 1 - i] = int(pcm[total - 1 - i] * i / fade)
+    pieces = [np.zeros(int(_LEAD_IN * sample_rate), dtype=np.float32)]
+    got = len(pieces[0])
+    gap = np.zeros(int(_SENTENCE_GAP * sample_rate), dtype=np.float32)
+    i = 0
+    while got < total:
+        speech = reading(order[i % len(order)], sample_rate)
+        pieces += [speech, gap]
+        got += len(speech) + len(gap)
+        i += 1
+    out = np.concatenate(pieces)[:total]
+    # Peak between -5 and -1 dBFS: a level a careful recording has, and a different one for every seed.
+    peak = float(np.max(np.abs(out))) or 1.0
+    out = out * (10 ** (rng.uniform(-5.0, -1.0) / 20) / peak)
+    fade = min(total, int(0.02 * sample_rate))  # a cut mid-word must not end in a click
+    if fade:
+        out[total - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    return out.astype(np.float32)
+
+
+def speech_pcm(*, seconds: float = 12.0, sample_rate: int = 16000, seed: int = 0) -> array[int]:
+    """Mono signed 16-bit samples of clean speech, `seconds` long, deterministic for `seed`."""
+    samples = np.round(speech_float(seconds=seconds, sample_rate=sample_rate, seed=seed) * 32767.0)
+    pcm = array("h")
+    pcm.frombytes(samples.astype(np.int16).tobytes())  # native order, as array reads it
     return pcm
 
 
-def _write_wav(path: str, pcm: array, sample_rate: int) -> None:
+def _write_wav(path: str, pcm: array[int], sample_rate: int) -> None:
     if pcm.itemsize != 2:
         raise ValueError("16-bit samples expected")
     data = pcm if array("h", [1]).tobytes() == b"\x01\x00" else _byteswapped(pcm)  # WAV is little-endian
@@ -121,14 +87,14 @@ def _write_wav(path: str, pcm: array, sample_rate: int) -> None:
         out.writeframes(data.tobytes())
 
 
-def _byteswapped(pcm: array) -> array:
+def _byteswapped(pcm: array[int]) -> array[int]:
     copy = array("h", pcm)
     copy.byteswap()
     return copy
 
 
 def write_sample_wav(path: str, *, seconds: float = 12.0, sample_rate: int = 16000, seed: int = 0) -> None:
-    """Write a mono 16-bit PCM WAV of speech-like sound (see the module docstring)."""
+    """Write a mono 16-bit PCM WAV of clean speech (see the module docstring)."""
     _write_wav(path, speech_pcm(seconds=seconds, sample_rate=sample_rate, seed=seed), sample_rate)
 
 

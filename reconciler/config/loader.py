@@ -57,19 +57,24 @@ def resolve_config_path(file: str | None, env: Mapping[str, str] | None = None) 
     return file or env.get("VOICECTL_FILE") or DEFAULT_FILE
 
 
-def load_desired(file: str, *, check_audio: bool = True, read_audio: bool = True) -> tuple[Desired, list[Problem]]:
+def load_desired(
+    file: str, *, check_audio: bool = True, read_audio: bool = True, lint: bool = True
+) -> tuple[Desired, list[Problem]]:
     """The validated desired state and its warnings; raises ConfigError carrying every error.
 
     `read_audio=False` skips the audio files entirely (no hashing, no checks): for commands that only need
     the account settings and names (`agent-config`, `state`, `force-unlock`, `voices`, the runtime helper),
-    which may run where the source audio is not present."""
-    result = validate_file(file, check_audio=check_audio, read_audio=read_audio)
+    which may run where the source audio is not present. `lint=False` (`--no-lint`) keeps the documented
+    audio checks but skips the quality lint of what the audio contains."""
+    result = validate_file(file, check_audio=check_audio, read_audio=read_audio, lint=lint)
     if not result.valid or result.desired is None:
         raise ConfigError(result.errors)
     return result.desired, result.warnings
 
 
-def validate_file(file: str, *, check_audio: bool = True, read_audio: bool = True) -> ValidationResult:
+def validate_file(
+    file: str, *, check_audio: bool = True, read_audio: bool = True, lint: bool = True
+) -> ValidationResult:
     result = ValidationResult(file=file)
     try:
         raw = _read_config(file)
@@ -91,6 +96,7 @@ def validate_file(file: str, *, check_audio: bool = True, read_audio: bool = Tru
         return result
     checker = _Checker(file, loaded, result, check_audio=check_audio, file_sha256=hashlib.sha256(raw).hexdigest())
     checker.read_audio = read_audio
+    checker.lint = lint
     checker.run()
     return result
 
@@ -159,7 +165,8 @@ class _Checker:
         self.file_sha256 = file_sha256
         self.audio: dict[int, AudioSource] = {}  # voice index -> resolved audio
         self.read_audio = True
-        self.inspected: dict[tuple[str, str, bool], Any] = {}
+        self.lint = True
+        self.inspected: dict[tuple[str, str, bool, bool], Any] = {}
 
     # -- reporting --------------------------------------------------------------------------------
     def error(self, path: Path, message: str, *, at_key: bool = False) -> None:
@@ -413,12 +420,15 @@ class _Checker:
         if model is None or not self.check_audio:
             self.audio[i] = AudioSource(ref=ref, path=real, sha256=_sha256_cached(real), size=size)
             return
-        from reconciler.audio.rules import inspect_audio
+        from reconciler.audio.lint import inspect_file
 
         recorded = bool(voice.get("recorded", False))
-        cache_key = (real, model.name, recorded)
+        lint = self.lint and voice.get("lint", True) is not False
+        cache_key = (real, model.name, recorded, lint)
         if cache_key not in self.inspected:  # a file shared by several voices is probed once
-            self.inspected[cache_key] = inspect_audio(real, model=model, recorded=recorded, sha256=_sha256_cached(real))
+            self.inspected[cache_key] = inspect_file(
+                real, model=model, recorded=recorded, sha256=_sha256_cached(real), lint=lint
+            )
         report = self.inspected[cache_key]
         for message in report.errors:
             self.error(path, f"audio {ref}: {message}")
@@ -431,6 +441,7 @@ class _Checker:
             sha256=info.sha256 if info else _sha256_cached(real),
             ext=info.format if info else None,
             size=size,
+            metrics=report.metrics,
         )
 
     # -- building -----------------------------------------------------------------------------------
@@ -471,6 +482,7 @@ class _Checker:
                 recorded=bool(v.get("recorded", False)),
                 protect=bool(v.get("protect", False)),
                 renamed_from=tuple(v.get("renamed_from") or ()),
+                lint=self.lint and v.get("lint", True) is not False,
                 max_prompt_audio_length=v.get("max_prompt_audio_length"),
                 enable_preprocess=v.get("enable_preprocess"),
                 text=v.get("text"),

@@ -101,6 +101,13 @@ _voice: dict[str, Any] = {
             "default": False,
             "description": "true: never deleted or replaced unless apply is given --allow-delete NAME.",
         },
+        "lint": {
+            "type": "boolean",
+            "default": True,
+            "description": "false: skip the audio quality lint (speech, pauses, noise, clipping, loudness, "
+            "bandwidth) for this voice, e.g. when it misjudges a recording the service accepts; the plan notes "
+            "it. The documented format, rate, size and length checks still apply.",
+        },
         "renamed_from": {
             "type": "array",
             "items": {"type": "string", "pattern": NAME_PATTERN},

@@ -64,3 +64,11 @@ def with_statuses(doc: StateDoc, statuses: Mapping[str, str]) -> StateDoc:
     """Each voice's status as last seen (`statuses`: voice id -> status); voices not in it keep theirs."""
     voices = {name: dataclasses.replace(r, status=statuses.get(r.voice_id, r.status)) for name, r in doc.voices.items()}
     return dataclasses.replace(doc, voices=voices)
+
+
+def with_lint(doc: StateDoc, voice_id: str, metrics: tuple[tuple[str, float | None], ...]) -> StateDoc:
+    """The audio lint's metrics recorded on the voice `voice_id` (measured after its review failed)."""
+    voices = {
+        name: dataclasses.replace(r, lint=metrics) if r.voice_id == voice_id else r for name, r in doc.voices.items()
+    }
+    return dataclasses.replace(doc, voices=voices)

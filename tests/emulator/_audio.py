@@ -27,7 +27,7 @@ SYNC_CODES = (
     "Audio.AudioRateError",
     "BadRequest.UnsupportedFileFormat",
 )
-REVIEW_CODES = ("Audio.AudioSilentError",)
+REVIEW_CODES = ("Audio.AudioSilentError", "Audio.AudioQualityError")  # the second: voicectl's audio lint
 
 # Proxies from the environment must never see loopback traffic (nor make the fetch depend on them).
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -1,0 +1,110 @@
+"""Lint metrics cached by the audio's content sha256, so an unchanged file is analysed once.
+
+Two levels: a dict for the process (plan and apply in one `voicectl apply`, the local provider's review of
+the uploaded copy, a file shared by several voices), and a per-user directory across runs:
+`$VOICECTL_CACHE_DIR`, else `$XDG_CACHE_HOME/voicectl`, else `~/.cache/voicectl`; `VOICECTL_CACHE_DIR=off`
+turns it off.
+
+Why a per-user directory, and why `plan` may write it: the contract has plan write nothing in the project,
+the state or the account, and it does not; yet `voicectl plan` then `voicectl apply` are two processes,
+so without a store outside both the file would be analysed twice. The directory is outside the project,
+keyed by content only (never a path, nothing about the project), every entry is derived data that can be
+deleted at any time, and a write that fails (read-only home, full disk) is ignored. A strict "writes
+nothing anywhere" is one variable away: VOICECTL_CACHE_DIR=off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from threading import Lock
+
+from reconciler.audio.analysis import Metrics
+
+# Bump whenever the analysis changes what it measures: cached metrics of another version are ignored.
+ANALYSIS_VERSION = 1
+ENV = "VOICECTL_CACHE_DIR"
+
+
+def cache_root(env: Mapping[str, str] | None = None) -> str | None:
+    """The cache directory for this user, or None when turned off."""
+    env = os.environ if env is None else env
+    configured = env.get(ENV)
+    if configured is not None:
+        return None if configured.strip().lower() in ("", "off", "0", "none") else configured
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "voicectl")
+
+
+class MetricsCache:
+    def __init__(self, root: str | None):
+        self.root = root
+        self.analysed = 0  # files measured by this cache (the rest were hits): what the tests count
+        self._memo: dict[str, Metrics] = {}
+        self._lock = Lock()
+
+    def _path(self, key: str) -> str | None:
+        if self.root is None:
+            return None
+        vad, sha256 = key.split(":", 1)
+        return os.path.join(self.root, f"lint-v{ANALYSIS_VERSION}-{vad}", sha256[:2], f"{sha256}.json")
+
+    def get(self, sha256: str, measure: Callable[[], Metrics]) -> Metrics:
+        """The metrics of the content `sha256`, measured by `measure` on a miss. Keyed by the VAD too, since
+        the two detectors hear speech differently."""
+        from reconciler.audio.vad import detector_name
+
+        key = f"{detector_name()}:{sha256}"
+        with self._lock:
+            hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        metrics = self._read(key)
+        if metrics is None:
+            metrics = measure()
+            with self._lock:
+                self.analysed += 1
+            self._write(key, metrics)
+        with self._lock:
+            self._memo[key] = metrics
+        return metrics
+
+    def _read(self, key: str) -> Metrics | None:
+        path = self._path(key)
+        if path is None:
+            return None
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return Metrics.from_json(json.load(fh))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # absent, unreadable or from an older layout: measure again
+
+    def _write(self, key: str, metrics: Metrics) -> None:
+        path = self._path(key)
+        if path is None:
+            return
+        tmp = None
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            # Write-then-rename: a concurrent reader sees the old state or the whole entry, never half of it.
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(metrics.to_json(), fh)
+            os.replace(tmp, path)
+        except OSError:
+            # A cache that cannot be written (read-only home, full disk) only costs time.
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+_default: MetricsCache | None = None
+
+
+def default_cache() -> MetricsCache:
+    """The process's cache, on the user's directory as the environment names it."""
+    global _default
+    if _default is None:
+        _default = MetricsCache(cache_root())
+    return _default
