@@ -284,8 +284,10 @@ def plan(
 ) -> int:
     """Show what apply would do. Reads the state and the account; writes nothing, takes no lock."""
     from reconciler import operations
+    from reconciler.audio.cache import read_only
 
-    desired = _load(file, no_color=no_color, lint=not no_lint)
+    with read_only():  # the lint cache too: plan writes nothing anywhere
+        desired = _load(file, no_color=no_color, lint=not no_lint)
     result = operations.plan(desired, _options(target, refresh_only, allow_delete))
     if out:
         operations.write_planfile(out, result, desired)

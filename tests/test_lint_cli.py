@@ -168,6 +168,19 @@ def test_an_unchanged_file_is_analysed_once_across_validate_plan_and_apply(
     assert len(measured) == 1
 
 
+def test_plan_reads_the_cache_but_never_writes_it(tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    p = new_project(tmp_path)
+    env = {"VOICECTL_CACHE_DIR": str(cache_dir)}
+
+    planned = p.process("plan", env=env)
+
+    assert planned.returncode == 0, planned.stderr
+    assert not cache_dir.exists() or not list(cache_dir.rglob("*.json"))  # a plan of unseen audio: nothing kept
+    assert p.process("validate", env=env).returncode == 0
+    assert len(list(cache_dir.rglob("*.json"))) == 3  # validate keeps what it measured: one per example file
+
+
 def test_plan_writes_nothing_in_the_project_and_a_second_process_reuses_the_cache(tmp_path: Path) -> None:
     cache_dir = tmp_path / "cache"
     p = new_project(tmp_path)

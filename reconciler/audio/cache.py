@@ -5,12 +5,13 @@ the uploaded copy, a file shared by several voices), and a per-user directory ac
 `$VOICECTL_CACHE_DIR`, else `$XDG_CACHE_HOME/voicectl`, else `~/.cache/voicectl`; `VOICECTL_CACHE_DIR=off`
 turns it off.
 
-Why a per-user directory, and why `plan` may write it: the contract has plan write nothing in the project,
-the state or the account, and it does not; yet `voicectl plan` then `voicectl apply` are two processes,
-so without a store outside both the file would be analysed twice. The directory is outside the project,
-keyed by content only (never a path, nothing about the project), every entry is derived data that can be
-deleted at any time, and a write that fails (read-only home, full disk) is ignored. A strict "writes
-nothing anywhere" is one variable away: VOICECTL_CACHE_DIR=off.
+Why a per-user directory: `validate`, `plan`, `apply` and `lint` are separate processes, so without a store
+outside all of them a file would be analysed by each. The directory is outside the project, keyed by content
+only (never a path, nothing about the project), every entry is derived data that can be deleted at any time,
+and a write that fails (read-only home, full disk) is ignored.
+
+`plan` only reads it (`read_only()`): the contract has plan write nothing anywhere. `validate`, `lint` and
+`apply` write it, so a plan after any of them (as in CI: validate, then plan) finds its metrics there.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from threading import Lock
 
 from reconciler.audio.analysis import Metrics
@@ -39,8 +41,9 @@ def cache_root(env: Mapping[str, str] | None = None) -> str | None:
 
 
 class MetricsCache:
-    def __init__(self, root: str | None):
+    def __init__(self, root: str | None, *, writable: bool = True):
         self.root = root
+        self.writable = writable  # False: read entries, never add one (plan)
         self.analysed = 0  # files measured by this cache (the rest were hits): what the tests count
         self._memo: dict[str, Metrics] = {}
         self._lock = Lock()
@@ -83,7 +86,7 @@ class MetricsCache:
 
     def _write(self, key: str, metrics: Metrics) -> None:
         path = self._path(key)
-        if path is None:
+        if path is None or not self.writable:
             return
         tmp = None
         try:
@@ -108,3 +111,14 @@ def default_cache() -> MetricsCache:
     if _default is None:
         _default = MetricsCache(cache_root())
     return _default
+
+
+@contextmanager
+def read_only() -> Iterator[None]:
+    """Within the block, the process's cache reads its directory but never writes it (`voicectl plan`)."""
+    cache = default_cache()
+    was, cache.writable = cache.writable, False
+    try:
+        yield
+    finally:
+        cache.writable = was
