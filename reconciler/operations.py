@@ -35,21 +35,7 @@ def compute_plan(provider: Provider, desired: Desired, options: PlanOptions) -> 
     from (statuses refreshed), which is what apply starts from and writes."""
     state = provider.state.read()
     live = read_live(provider, desired, state)
-    return plan_changes(desired, state, live, options, notes=provider.notes + _lint_notes(desired))
-
-
-def _lint_notes(desired: Desired) -> tuple[str, ...]:
-    """Voices whose audio content the lint did not check, so the plan says why a review may still fail."""
-    skipped = [v.address for v in desired.voices if not v.lint]
-    remote = [v.address for v in desired.voices if v.lint and v.audio.path is None]
-    notes = []
-    if skipped:
-        notes.append(
-            f"audio lint skipped (lint: false or --no-lint) for {', '.join(skipped)}: its content is unchecked"
-        )
-    if remote:
-        notes.append(f"audio lint cannot read remote audio offline: {', '.join(remote)} unchecked")
-    return tuple(notes)
+    return plan_changes(desired, state, live, options, notes=provider.notes)
 
 
 def plan(desired: Desired, options: PlanOptions) -> Plan:

@@ -47,10 +47,24 @@ def plan_changes(
         drift=tuple(voices.drift + bindings.drift),
         fingerprint=fingerprint(desired, state, live, options),
         options=options,
-        notes=notes,
+        notes=notes + _lint_notes(desired),
         prior_state=prior,
         state_refreshed=prior != state,
     )
+
+
+def _lint_notes(desired: Desired) -> tuple[str, ...]:
+    """Voices whose audio content the lint did not check, so the plan says why a review may still fail."""
+    skipped = [v.address for v in desired.voices if not v.lint]
+    remote = [v.address for v in desired.voices if v.lint and v.audio.path is None]
+    notes = []
+    if skipped:
+        notes.append(
+            f"audio lint skipped (lint: false or --no-lint) for {', '.join(skipped)}: its content is unchecked"
+        )
+    if remote:
+        notes.append(f"audio lint cannot read remote audio offline: {', '.join(remote)} unchecked")
+    return tuple(notes)
 
 
 def fingerprint(desired: Desired, state: StateDoc, live: LiveSnapshot, options: PlanOptions) -> str:
