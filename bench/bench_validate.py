@@ -53,9 +53,11 @@ def main() -> int:
             start = time.process_time()
             result = config.validate_file(yaml_path)
             validating.append(time.process_time() - start)
-        # make_files includes 24-bit WAVs on purpose (a layout users send): they are reported, which costs
-        # the same as passing; any other error would mean the bench measures the wrong thing.
-        unexpected = [e for e in result.errors if "24-bit" not in e.message]
+        # make_files includes 24-bit WAVs on purpose (a layout users send), and 10 MB of audio runs past the
+        # 60 s the service takes: both are reported, which costs the same as passing; any other error would
+        # mean the bench measures the wrong thing.
+        expected = ("24-bit", "the service takes at most 60 s")
+        unexpected = [e for e in result.errors if not any(x in e.message for x in expected)]
         if unexpected:
             print("unexpected errors:", *unexpected, sep="\n  ", file=sys.stderr)
             return 1
