@@ -411,14 +411,15 @@ def import_(
 def state_list(file: FileOpt = None, verbose: VerboseOpt = False) -> None:
     """List what the state tracks."""
     from reconciler import operations
+    from reconciler.naming import voice_address
 
     doc = operations.read_state(_load(file, read_audio=False))
     for name, r in sorted(doc.voices.items()):
-        _out(f"voice.{name}\t{r.voice_id}\t{r.model}\t{r.status}")
+        _out(f"{voice_address(name)}\t{r.voice_id}\t{r.model}\t{r.status}")
     for address, b in sorted(doc.bindings.items()):
         _out(f"{address}\t{b.voice}\t{b.voice_id}")
     for voice_id, r in sorted(doc.deposed.items()):
-        _out(f"voice.{r.name} (deposed)\t{voice_id}\t{r.model}\t{r.status}")
+        _out(f"{voice_address(r.name or voice_id)} (deposed)\t{voice_id}\t{r.model}\t{r.status}")
 
 
 @command(state_app, "rm")

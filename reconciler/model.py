@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from reconciler.catalog import BEIJING, CONSOLE_VOICE_QUOTA
 from reconciler.naming import binding_address, voice_address
 
 DEFAULT_NODE = "tts"
@@ -57,9 +58,9 @@ class Guards:
 @dataclass(frozen=True)
 class AccountSpec:
     provider: str = "local"  # local | aliyun
-    quota: int = 30  # the IMS console's voice quota
+    quota: int = CONSOLE_VOICE_QUOTA
     prefix: str = "vc"
-    region: str = "cn-beijing"
+    region: str = BEIJING
     oss: OssSpec = field(default_factory=OssSpec)
     state: StateSpec = field(default_factory=StateSpec)
     guards: Guards = field(default_factory=Guards)

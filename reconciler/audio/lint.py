@@ -27,15 +27,15 @@ import av.error
 from reconciler.audio.analysis import GAP_CLOSE, Metrics, measure_audio
 from reconciler.audio.cache import MetricsCache, default_cache
 from reconciler.audio.probe import DECODER, SILENT, AudioInfo, AudioProbeError, ffmpeg_reason, probe_audio
-from reconciler.audio.rules import MIN_SECONDS, Finding, findings, inspect_audio
-from reconciler.catalog import ModelInfo
+from reconciler.audio.rules import MIN_SECONDS, AudioReport, Finding, findings, inspect_audio
+from reconciler.catalog import COSYVOICE, QWEN, ModelInfo
 
 # voicectl's code for a content failure that the review would reject. The service itself only reports the
 # voice as UNDEPLOYED; the simulated review answers with this code and the lint's message.
 QUALITY = "Audio.AudioQualityError"
 
 # Continuous speech the service needs, by model family (its documentation: 5 s for CosyVoice, 3 s for Qwen).
-MIN_CONTINUOUS_SPEECH: dict[str, float] = {"cosyvoice": 5.0, "qwen": 3.0}
+MIN_CONTINUOUS_SPEECH: dict[str, float] = {COSYVOICE: 5.0, QWEN: 3.0}
 MAX_PAUSE = 2.0  # seconds, anywhere in the file, leading and trailing silence included
 BEST_SECONDS = (MIN_SECONDS, 20.0)  # recommended length; shorter is a rules error
 MIN_SNR_DB = 20.0  # below it the clone copies the noise; a quiet room with a close microphone gives 30+
@@ -70,29 +70,19 @@ class LintReport:
         return [f.check for f in self.findings]
 
 
-@dataclass(frozen=True)
-class Inspection:
-    """What `voicectl validate`, `plan` and `apply` keep of one file: messages and the metrics summary."""
-
-    info: AudioInfo | None
-    errors: list[str]
-    warnings: list[str]
-    metrics: tuple[tuple[str, float | None], ...]  # metrics_summary's items; () when not linted
-
-
 # A lint error is a prediction: when the service is known to accept the recording, the voice can opt out.
 _OPT_OUT = " (a false alarm? set `lint: false` on this voice)"
 
 
-def inspect_file(path: str, *, model: ModelInfo, recorded: bool, sha256: str, lint: bool) -> Inspection:
-    """The documented checks of one file and, unless `lint` is False, the lint of its content."""
+def inspect_file(path: str, *, model: ModelInfo, recorded: bool, sha256: str, lint: bool) -> AudioReport:
+    """What validate, plan and apply keep of one file: the documented checks and, unless `lint` is False,
+    the lint of its content with the metrics summary."""
     if not lint:
-        report = inspect_audio(path, model=model, recorded=recorded, sha256=sha256)
-        return Inspection(report.info, report.errors, report.warnings, ())
+        return inspect_audio(path, model=model, recorded=recorded, sha256=sha256)
     linted = lint_file(path, model=model, recorded=recorded, sha256=sha256)
     errors = [f.message + (_OPT_OUT if f.check in CHECKS else "") for f in linted.findings if f.error]
     summary = metrics_summary(linted.metrics)
-    return Inspection(linted.info, errors, linted.warnings, tuple(summary.items()) if summary else ())
+    return AudioReport(linted.info, errors, linted.warnings, tuple(summary.items()) if summary else ())
 
 
 def lint_file(

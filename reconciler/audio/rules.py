@@ -37,6 +37,8 @@ class AudioReport:
     info: AudioInfo | None  # None when the file could not be probed at all
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The lint's metrics summary (audio.lint.metrics_summary's items); () when the content was not linted.
+    metrics: tuple[tuple[str, float | None], ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -12,6 +12,7 @@ from reconciler.audio.lint import lint_file, metrics_summary
 from reconciler.catalog import MODELS
 from reconciler.errors import VoicectlError
 from reconciler.model import Desired, VoiceSpec
+from reconciler.naming import parse_address
 
 
 def lint_voices(desired: Desired, names: list[str] | None = None) -> list[dict[str, Any]]:
@@ -23,7 +24,7 @@ def lint_voices(desired: Desired, names: list[str] | None = None) -> list[dict[s
 def _select(desired: Desired, names: list[str] | None) -> list[VoiceSpec]:
     if not names:
         return list(desired.voices)
-    wanted = [n.removeprefix("voice.") for n in names]
+    wanted = [parse_address(n).name for n in names]
     unknown = [n for n in wanted if desired.voice(n) is None]
     if unknown:
         declared = ", ".join(v.name for v in desired.voices) or "none"

@@ -10,20 +10,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reconciler.catalog import INLINE_AUDIO_MAX_BYTES, MODELS, QWEN, REGIONS, ModelInfo, models_in
+from reconciler.catalog import (
+    ENABLE_PREPROCESS,
+    INLINE_AUDIO_MAX_BYTES,
+    MAX_PROMPT_AUDIO_LENGTH,
+    MODELS,
+    QWEN,
+    REGIONS,
+    TEXT,
+    ModelInfo,
+    models_in,
+)
 from reconciler.config.yamlpos import Path
-from reconciler.model import AudioSource
+from reconciler.model import AccountSpec, AudioSource
 from reconciler.naming import data_uri_size, endpoint_region, is_internal_endpoint
 
 Report = Callable[[Path, str], None]
-OPTIONS = ("max_prompt_audio_length", "enable_preprocess", "text")
+OPTIONS = (MAX_PROMPT_AUDIO_LENGTH, ENABLE_PREPROCESS, TEXT)
 
 
 def check_cloud(
     account: dict[str, Any], voices: list[Any], audio: dict[int, AudioSource], error: Report, warn: Report
 ) -> None:
-    aliyun = account.get("provider", "local") == "aliyun"
-    region = account.get("region", "cn-beijing")
+    aliyun = account.get("provider", AccountSpec.provider) == "aliyun"
+    region = account.get("region", AccountSpec.region)
     if aliyun and isinstance(region, str) and region not in REGIONS:
         error(
             ("account", "region"),

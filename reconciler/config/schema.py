@@ -15,6 +15,7 @@ from reconciler.catalog import (
     ENABLE_PREPROCESS,
     MAX_PROMPT_AUDIO_LENGTH,
     MAX_PROMPT_AUDIO_RANGE,
+    MODEL_STUDIO_VOICE_CAP,
     MODELS,
     QWEN_LANGUAGES,
     REGIONS,
@@ -23,7 +24,7 @@ from reconciler.catalog import (
 from reconciler.model import DEFAULT_NODE, NAME_PATTERN, PREFIX_PATTERN, AccountSpec
 
 SCHEMA_ID = "https://voicectl.dev/schemas/voices.schema.json"
-MAX_VOICES = 1000  # the service keeps at most 1000 voices per account
+MAX_VOICES = MODEL_STUDIO_VOICE_CAP  # the service keeps at most this many voices per account
 MAX_URL_TTL = 7 * 24 * 3600  # V4 signed URLs live at most 7 days
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 _ACCOUNT = AccountSpec()  # the defaults, from the one place the loader takes them from too

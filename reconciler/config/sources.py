@@ -4,13 +4,16 @@ and what it is (probed, held against the service's rules, and linted for what it
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from reconciler.catalog import MODELS
 from reconciler.config.reporter import Reporter
 from reconciler.config.yamlpos import Path
 from reconciler.model import AccountSpec, AudioSource
+
+if TYPE_CHECKING:
+    from reconciler.audio.rules import AudioReport
 
 
 class AudioSources:
@@ -19,7 +22,7 @@ class AudioSources:
     def __init__(self, report: Reporter, base_dir: str, *, check_audio: bool, lint: bool):
         self.report, self.base_dir, self.check_audio, self.lint = report, base_dir, check_audio, lint
         self.audio: dict[int, AudioSource] = {}
-        self.inspected: dict[tuple[str, str, bool, bool], Any] = {}  # a file shared by several voices: once
+        self.inspected: dict[tuple[str, str, bool, bool], AudioReport] = {}  # a file shared by several voices: once
 
     def unread(self, i: int, ref: str) -> None:
         """A voice whose audio is not read (commands that need only names and account settings)."""

@@ -208,12 +208,6 @@ class Change:
         return self.before.voice_id if self.before is not None else None
 
     @property
-    def model(self) -> str | None:
-        """The model the change leaves (the before model for a delete)."""
-        side = self.after or self.before
-        return side.model if side is not None else None
-
-    @property
     def actions(self) -> list[str]:
         """Terraform's JSON action list."""
         if self.action == Action.REPLACE:

@@ -110,7 +110,8 @@ class _Steps:
         bindings = [c for c in self.changes if c.kind == Kind.BINDING]
         for c in voices:
             self._voice(c)
-        self.binds = {c.address: self._binding(c) for c in bindings}
+        added = [self._binding(c) for c in bindings]
+        self.binds = [s for s in added if s is not None and s.op == StepOp.BIND]
         for c in voices:
             self._retirement(c)
         return sorted(self.steps, key=lambda s: (s.phase.rank, s.op, s.address))
@@ -181,7 +182,8 @@ class _Steps:
         ):
             return
         old_id = c.old_voice_id
-        moving = [b.id for b in self.binds.values() if b is not None and self._moves_off(b.address, old_id)]
+        # The binds that move a node off this voice (bound_to: the nodes that speak with it now).
+        moving = [b.id for b in self.binds if b.address in self.bound_to.get(old_id or "", [])]
         successor = c.action == Action.REPLACE or c.reason == Reason.REPLACED
         waits = successor and (c.action == Action.REPLACE or c.address in self.reviewing)
         if not moving and not waits:
@@ -190,12 +192,6 @@ class _Steps:
         needs = tuple(moving) + (tuple(self.readying.get(c.address, [])) if successor else ())
         ok_voice = c.name if successor else None
         self._add(Step(Phase.RETIRE, StepOp.DELETE, c.address, old_id, -1, needs=needs, needs_ok_voice=ok_voice))
-
-    def _moves_off(self, binding: str, voice_id: str | None) -> bool:
-        change = next(c for c in self.changes if c.address == binding)
-        if change.action not in (Action.BIND, Action.REBIND):
-            return False
-        return binding in self.bound_to.get(voice_id or "", [])
 
 
 def _has_review(change: Change) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from reconciler.catalog import MODELS
+from reconciler.catalog import COSYVOICE, MODELS
 from reconciler.errors import VoiceNotFound
 from reconciler.model import Desired, LiveSnapshot, LiveVoice, StateDoc
 from reconciler.providers.base import Provider
@@ -25,7 +25,7 @@ def read_live(provider: Provider, desired: Desired, state: StateDoc) -> LiveSnap
         and v.voice_id not in known
         and v.resource_link is None
         and MODELS.get(v.model) is not None
-        and MODELS[v.model].family == "cosyvoice"
+        and MODELS[v.model].family == COSYVOICE
     ]
     if unknown:
         with ThreadPoolExecutor(max_workers=min(10, len(unknown))) as pool:

@@ -6,6 +6,8 @@ from typing import Any
 
 from rich.text import Text
 
+from reconciler.naming import voice_address
+
 FORMAT_VERSION = "1"
 
 
@@ -20,7 +22,7 @@ def _metrics_line(m: dict[str, Any]) -> str:
 def lint_text(rows: list[dict[str, Any]]) -> Text:
     out = Text()
     for row in rows:
-        out.append(f"voice.{row['name']}", style="bold")
+        out.append(voice_address(row["name"]), style="bold")
         out.append(f"  {row['audio']}  {row['model']}\n")
         if row["metrics"] is not None:
             out.append(f"  {_metrics_line(row['metrics'])}\n")

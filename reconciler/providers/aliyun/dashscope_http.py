@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from reconciler.catalog import COSYVOICE, QWEN, REGIONS, DashScopeEndpoints, dashscope_endpoints
+from reconciler.catalog import BEIJING, COSYVOICE, QWEN, REGIONS, DashScopeEndpoints, dashscope_endpoints
 from reconciler.errors import ProviderError
 from reconciler.providers.aliyun.dashscope_errors import CallContext, dashscope_error
 from reconciler.providers.aliyun.errors import TransportFailure, missing_credentials
@@ -31,7 +31,6 @@ from reconciler.providers.aliyun.sdklog import quiet_sdk_logging
 
 log = logging.getLogger("voicectl.aliyun")
 
-DEFAULT_REGION = "cn-beijing"
 COSYVOICE_MODEL = "voice-enrollment"
 QWEN_MODEL = "qwen-voice-enrollment"
 PATH = "services/audio/tts/customization"
@@ -61,7 +60,7 @@ class DashScopeHttp:
         self,
         env: Mapping[str, str],
         *,
-        region: str = DEFAULT_REGION,
+        region: str = BEIJING,
         workspace: str | None = None,
         timeout: tuple[float, float] = (5.0, 60.0),
     ) -> None:

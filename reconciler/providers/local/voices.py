@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from reconciler.catalog import MODELS, ModelInfo
+from reconciler.catalog import COSYVOICE, MODELS, QWEN, ModelInfo
 from reconciler.errors import AudioRejected, ProviderError, QuotaExceeded, VoiceNotFound
 from reconciler.model import PREFIX_PATTERN, CloneOptions, CreatedVoice, LiveVoice, VoiceStatus
 from reconciler.naming import QWEN_ID_HEAD, QWEN_ID_MARK, prefix_of, qwen_preferred_name
@@ -48,7 +48,7 @@ def code_of(finding: str) -> str:
 
 def model_info(model: str) -> ModelInfo:
     # Seeded foreign voices may name a model voicectl does not clone with; treat those like CosyVoice.
-    return MODELS.get(model) or ModelInfo(model, "cosyvoice", True, 16_000, False, True)
+    return MODELS.get(model) or ModelInfo(model, COSYVOICE, True, 16_000, False, True)
 
 
 def status_at(ready_at: float, final_status: str, now: float) -> str:
@@ -126,7 +126,7 @@ class LocalVoiceService:
             self._check_quota(self._db.query("SELECT COUNT(*) FROM voices")[0][0])
             findings = self._review(audio_url, info)
             display_name = None
-            if info.family == "qwen":
+            if info.family == QWEN:
                 display_name = qwen_preferred_name(prefix, name)
                 voice_id = _qwen_voice_id(display_name)
             else:
