@@ -408,18 +408,22 @@ def import_(
 
 
 @command(state_app, "list")
-def state_list(file: FileOpt = None, verbose: VerboseOpt = False) -> None:
-    """List what the state tracks."""
+def state_list(
+    file: FileOpt = None,
+    fmt: Annotated[TextOrJson, typer.Option("--format", help="text (one line each) or json.")] = TextOrJson.text,
+    verbose: VerboseOpt = False,
+) -> None:
+    """List what the state tracks: voices, bindings, deposed voices, and the voices `state rm` forgot."""
     from reconciler import operations
-    from reconciler.naming import voice_address
+    from reconciler.ui.json_view import dumps, state_json
+    from reconciler.ui.tables import state_lines
 
     doc = operations.read_state(_load(file, read_audio=False))
-    for name, r in sorted(doc.voices.items()):
-        _out(f"{voice_address(name)}\t{r.voice_id}\t{r.model}\t{r.status}")
-    for address, b in sorted(doc.bindings.items()):
-        _out(f"{address}\t{b.voice}\t{b.voice_id}")
-    for voice_id, r in sorted(doc.deposed.items()):
-        _out(f"{voice_address(r.name or voice_id)} (deposed)\t{voice_id}\t{r.model}\t{r.status}")
+    if fmt == TextOrJson.json:
+        _out(dumps(state_json(doc)).rstrip("\n"))
+        return
+    for line in state_lines(doc):
+        _out(line)
 
 
 @command(state_app, "rm")
@@ -432,8 +436,16 @@ def state_rm(
     """Forget voices or bindings in the state; the account is not touched."""
     from reconciler import operations
 
-    for address in operations.state_rm(_load(file, read_audio=False), names, lock_timeout=lock_timeout):
-        _out(f"Removed {address} from the state.")
+    for forgotten in operations.state_rm(_load(file, read_audio=False), names, lock_timeout=lock_timeout):
+        if forgotten.voice_id is None:
+            _out(f"Removed {forgotten.address} from the state; the agent's TTS node is not touched.")
+            continue
+        _out(
+            f"Removed {forgotten.address} from the state. Its voice {forgotten.voice_id} stays in the account, "
+            "unmanaged: counted in the quota, never changed or deleted by voicectl, even if you remove it from "
+            f"voices.yaml. `voicectl import {forgotten.address.removeprefix('voice.')} {forgotten.voice_id}` "
+            "manages it again."
+        )
 
 
 @command(state_app, "mv")
@@ -493,10 +505,15 @@ def voices(
 
         _out(dumps(rows))
         return
-    from reconciler.ui.tables import voices_table
+    from reconciler.ui.tables import voices_lines, voices_table
 
     con = _console(no_color)
-    con.print(voices_table(rows)) if rows else con.print("No voices.")
+    if not rows:
+        con.print("No voices.")
+    elif sys.stdout.isatty():
+        con.print(voices_table(rows))
+    else:  # a pipe or a CI log: ids are never cut to a terminal's width
+        _out("\n".join(voices_lines(rows)))
 
 
 @command(app, "agent-config")

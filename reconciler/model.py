@@ -116,6 +116,22 @@ class VoiceSpec:
     def clone_options(self) -> CloneOptions:
         return CloneOptions(self.language, self.max_prompt_audio_length, self.enable_preprocess, self.text)
 
+    @property
+    def create_options(self) -> Options:
+        """The create-time options besides `language` that voices.yaml sets, as recorded in state: changing
+        one means a new clone (the service's update takes new audio only)."""
+        return options_of(self.max_prompt_audio_length, self.enable_preprocess, self.text)
+
+
+# Create-time options as (name, value) pairs, sorted by name, None values left out.
+Options = tuple[tuple[str, Any], ...]
+OPTION_NAMES = ("enable_preprocess", "max_prompt_audio_length", "text")
+
+
+def options_of(max_prompt_audio_length: float | None, enable_preprocess: bool | None, text: str | None) -> Options:
+    values = {"enable_preprocess": enable_preprocess, "max_prompt_audio_length": max_prompt_audio_length, "text": text}
+    return tuple((k, v) for k, v in sorted(values.items()) if v is not None)
+
 
 @dataclass(frozen=True)
 class CloneOptions:
@@ -219,6 +235,9 @@ class VoiceRecord:
     # lint's thresholds can be calibrated against what the service accepted.
     lint: Metrics = ()
     warning: str | None = None  # what the service said when it cloned the voice (Qwen fallback mode)
+    # The create-time options the voice was cloned (or imported) with; None in a state written before they
+    # were recorded, where only `language` is known and the others are taken as declared.
+    options: Options | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -236,6 +255,8 @@ class VoiceRecord:
             out["lint"] = dict(self.lint)
         if self.warning is not None:
             out["warning"] = self.warning
+        if self.options is not None:
+            out["options"] = dict(self.options)
         return out
 
     @classmethod
@@ -251,6 +272,7 @@ class VoiceRecord:
             name=data.get("name"),
             lint=tuple((str(k), v) for k, v in (data.get("lint") or {}).items()),
             warning=data.get("warning"),
+            options=None if data.get("options") is None else tuple(sorted(data["options"].items())),
         )
 
 
@@ -318,6 +340,9 @@ class StateDoc:
     bindings: dict[str, BindingRecord] = field(default_factory=dict)
     # Old halves of replacements whose delete has not happened yet (Terraform's "deposed" objects), by voice id.
     deposed: dict[str, VoiceRecord] = field(default_factory=dict)
+    # Voices `state rm` forgot, by voice id -> the name they had: unmanaged from then on (counted, listed,
+    # never touched, never adopted by the prefix rule) until `import` brings one back.
+    forgotten: dict[str, str] = field(default_factory=dict)
     version: int = STATE_FORMAT_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -328,6 +353,7 @@ class StateDoc:
             "voices": {k: self.voices[k].to_json() for k in sorted(self.voices)},
             "bindings": {k: self.bindings[k].to_json() for k in sorted(self.bindings)},
             "deposed": {k: self.deposed[k].to_json() for k in sorted(self.deposed)},
+            "forgotten": dict(sorted(self.forgotten.items())),
         }
 
     @classmethod
@@ -339,6 +365,7 @@ class StateDoc:
             voices={k: VoiceRecord.from_json(v) for k, v in (data.get("voices") or {}).items()},
             bindings={k: BindingRecord.from_json(v) for k, v in (data.get("bindings") or {}).items()},
             deposed={k: VoiceRecord.from_json(v) for k, v in (data.get("deposed") or {}).items()},
+            forgotten={str(k): str(v) for k, v in (data.get("forgotten") or {}).items()},
         )
 
     def voice_ids(self) -> dict[str, str]:

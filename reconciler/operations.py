@@ -177,6 +177,7 @@ def import_voice(desired: Desired, name: str, voice_id: str, *, lock_timeout: fl
             status=live.status,
             language=spec.language,
             protect=spec.protect,
+            options=spec.create_options,  # like the audio: the declared options are taken as the voice's
         )
         imported.append(record)
         return dataclasses.replace(state, voices={**state.voices, name: record})
@@ -185,8 +186,18 @@ def import_voice(desired: Desired, name: str, voice_id: str, *, lock_timeout: fl
     return imported[0]
 
 
-def state_rm(desired: Desired, names: list[str], *, lock_timeout: float = 0.0) -> list[str]:
-    removed: list[str] = []
+@dataclass(frozen=True)
+class Forgotten:
+    """What `state rm` forgot: an address, and for a voice the id left in the account, unmanaged."""
+
+    address: str
+    voice_id: str | None = None
+
+
+def state_rm(desired: Desired, names: list[str], *, lock_timeout: float = 0.0) -> list[Forgotten]:
+    """Forget voices and bindings, Terraform's `state rm`: the account keeps them. A forgotten voice is
+    unmanaged from then on (counted in the quota, listed, never touched) until `import` brings it back."""
+    removed: list[Forgotten] = []
 
     def rm(_: Provider, state: StateDoc) -> StateDoc:
         for name in names:
@@ -195,8 +206,12 @@ def state_rm(desired: Desired, names: list[str], *, lock_timeout: float = 0.0) -
             key = address.name if address.kind == VOICE else str(address)
             if key not in known:
                 raise VoicectlError(f"state rm: {address} is not in the state (see `voicectl state list`)")
-            state = edits.drop_voice(state, key, None) if address.kind == VOICE else edits.drop_binding(state, key)
-            removed.append(str(address))
+            if address.kind == VOICE:
+                state, voice_id = edits.forget_voice(state, key)
+                removed.append(Forgotten(str(address), voice_id))
+            else:
+                state = edits.drop_binding(state, key)
+                removed.append(Forgotten(str(address)))
         return state
 
     _locked(desired, "state rm", lock_timeout, rm)
@@ -250,7 +265,7 @@ def list_voices(desired: Desired, *, search: str | None, include_all: bool) -> l
         names = state.voice_ids()
         rows = []
         for v in provider.voices.list_voices():
-            managed = v.voice_id in names or v.prefix == desired.account.prefix
+            managed = v.voice_id in names or (v.prefix == desired.account.prefix and v.voice_id not in state.forgotten)
             if not include_all and not managed:
                 continue
             name = names.get(v.voice_id) or None

@@ -686,11 +686,17 @@ def test_state_list_rm_and_mv(tmp_path: Path) -> None:
 
     removed = p.cli("state", "rm", "narrator")
     assert removed.exit_code == 0 and "Removed voice.narrator from the state." in removed.stdout
-    assert "voice.narrator" not in p.cli("state", "list").stdout
+    assert "stays in the account, unmanaged" in removed.stdout and narrator_id in removed.stdout
+    listed = p.cli("state", "list").stdout.splitlines()
+    assert f"voice.narrator (forgotten: unmanaged until imported)\t{narrator_id}" in listed
+    assert not any(line.startswith("voice.narrator\t") for line in listed)
     assert narrator_id in p.live_voices()  # the account is not touched
-    # The forgotten voice still carries this config's prefix and audio: the plan adopts it, no new clone.
-    adopt = next(c for c in plan_json(p)["changes"] if c["address"] == "voice.narrator")
-    assert adopt["actions"] == ["create"] and adopt["adopt_voice_id"] == narrator_id and adopt["state_only"]
+    # Forgotten means unmanaged: still declared, narrator is cloned anew (as after Terraform's state rm),
+    # and the forgotten voice is neither adopted by the audio-key rule nor planned for deletion.
+    plan = plan_json(p)
+    new = next(c for c in plan["changes"] if c["address"] == "voice.narrator")
+    assert new["actions"] == ["create"] and "adopt_voice_id" not in new and not new.get("state_only")
+    assert not any((c["before"] or {}).get("voice_id") == narrator_id for c in plan["changes"])
 
     missing = p.cli("state", "rm", "nobody")
     assert missing.exit_code == 1 and "voice.nobody" in missing.stderr

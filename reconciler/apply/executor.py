@@ -311,6 +311,7 @@ class Executor:
             language=voice.language,
             protect=voice.protect,
             lint=voice.audio.metrics,
+            options=voice.create_options,
             warning=warning,
         )
         replaces = change.action == Action.REPLACE

@@ -6,7 +6,7 @@ The enums are StrEnums so that their JSON form is their value and comparisons wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -39,6 +39,7 @@ class Reason(StrEnum):
     MISSING_IN_ACCOUNT = "missing_in_account"
     MODEL_CHANGED = "model_changed"
     AUDIO_CHANGED = "audio_changed"
+    OPTION_CHANGED = "option_changed"  # a create-time option (language, text, ...): the service cannot update it
     RENAMED = "renamed"
     UNDER_REVIEW = "under_review"
     UP_TO_DATE = "up_to_date"
@@ -118,10 +119,19 @@ class VoiceBefore(_Record):
     model: str
     audio: str | None  # audio identity in state; None for a voice the state never knew
     status: str | None  # the account's status; None when the voice is gone from it
+    language: str | None = None  # as recorded in state
+    options: dict[str, Any] | None = None  # create-time options recorded in state; None: not recorded
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> VoiceBefore:
-        return cls(data["voice_id"], data["model"], data.get("audio"), data.get("status"))
+        return cls(
+            data["voice_id"],
+            data["model"],
+            data.get("audio"),
+            data.get("status"),
+            data.get("language"),
+            data.get("options"),
+        )
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,7 @@ class VoiceAfter(_Record):
     language: str | None
     protect: bool
     voice_id: str | None = None  # None: known after apply (created or replaced)
+    options: dict[str, Any] = field(default_factory=dict)  # create-time options set in voices.yaml
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> VoiceAfter:
@@ -144,6 +155,7 @@ class VoiceAfter(_Record):
             data.get("language"),
             bool(data.get("protect")),
             data.get("voice_id"),
+            dict(data.get("options") or {}),
         )
 
 
@@ -196,6 +208,8 @@ class Change:
     state_only: bool = False  # touches the state, never the account
     affected_bindings: tuple[str, ...] = ()  # bindings detached during a destroy-before-create
     notes: tuple[str, ...] = ()
+    # Replacements: the attributes whose change forces a new clone (Terraform's "forces replacement").
+    forced_by: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -233,6 +247,8 @@ class Change:
             out["state_only"] = True
         if self.affected_bindings:
             out["affected_bindings"] = list(self.affected_bindings)
+        if self.forced_by:
+            out["replace_paths"] = [[name] for name in self.forced_by]  # Terraform's JSON key
         if self.notes:
             out["notes"] = list(self.notes)
         return out
@@ -267,6 +283,7 @@ class Change:
             state_only=bool(data.get("state_only", False)),
             affected_bindings=tuple(data.get("affected_bindings") or ()),
             notes=tuple(data.get("notes") or ()),
+            forced_by=tuple(p[0] for p in data.get("replace_paths") or () if p),
         )
 
 

@@ -104,7 +104,11 @@ def quota_blocked(
     """The quota verdict: how many slots to free, and where they can come from."""
     need = quota.peak - quota.limit
     known = state.voice_ids()
-    unmanaged = [v.voice_id for v in live.voices if v.prefix != desired.account.prefix and v.voice_id not in known]
+    unmanaged = [
+        v.voice_id
+        for v in live.voices
+        if (v.prefix != desired.account.prefix or v.voice_id in state.forgotten) and v.voice_id not in known
+    ]
     creating = [
         c.name
         for c in changes

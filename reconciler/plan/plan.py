@@ -7,12 +7,13 @@ How a plan looks (text, markdown, JSON for people and pipelines) is `reconciler.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from reconciler.errors import PlanBlocked
 from reconciler.model import StateDoc
+from reconciler.plan.approval import PlanInputs, change_set, changes_digest
 from reconciler.plan.changes import Action, Change, Kind, Reason, Step
 
 PLAN_FORMAT_VERSION = "1"
@@ -97,6 +98,16 @@ class Plan:
     # starts from and writes. None for a plan read back from a plan file (apply re-plans).
     prior_state: StateDoc | None = None
     state_refreshed: bool = False  # prior_state differs from the stored state (a review ended between runs)
+    inputs: PlanInputs = field(default_factory=PlanInputs)  # what it was computed from, to say which input moved
+
+    @property
+    def change_set(self) -> list[dict[str, Any]]:
+        """What a reviewer approves: the pending changes as `approval.change_entry` entries."""
+        return change_set(self.changes)
+
+    @property
+    def changes_digest(self) -> str:
+        return changes_digest(self.change_set)
 
     # -- queries ------------------------------------------------------------------------------------
     @property
@@ -142,8 +153,10 @@ class Plan:
             "blocked": [b.to_json() for b in self.blocked],
             "drift": [d.to_json() for d in self.drift],
             "fingerprint": self.fingerprint,
+            "changes_digest": self.changes_digest,
             "options": self.options.to_json(),
             "notes": list(self.notes),
+            "inputs": self.inputs.to_json(),
         }
 
     @classmethod
@@ -163,4 +176,5 @@ class Plan:
             fingerprint=data["fingerprint"],
             options=PlanOptions.from_json(data.get("options") or {}),
             notes=tuple(data.get("notes") or ()),
+            inputs=PlanInputs.from_json(data.get("inputs")),
         )

@@ -14,6 +14,7 @@ import json
 from reconciler.errors import VoicectlError
 from reconciler.model import Desired, LiveSnapshot, StateDoc
 from reconciler.naming import BINDING, VOICE, parse_address, voice_address
+from reconciler.plan.approval import plan_inputs
 from reconciler.plan.bindings import BindingPlanner
 from reconciler.plan.changes import Action, Change
 from reconciler.plan.guards import check_guards, quota_blocked
@@ -50,6 +51,7 @@ def plan_changes(
         notes=notes + _lint_notes(desired),
         prior_state=prior,
         state_refreshed=prior != state,
+        inputs=plan_inputs(desired, state, live),
     )
 
 

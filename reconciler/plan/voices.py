@@ -11,7 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reconciler.catalog import MODELS
-from reconciler.model import Desired, LiveSnapshot, LiveVoice, StateDoc, VoiceRecord, VoiceSpec, VoiceStatus
+from reconciler.model import (
+    OPTION_NAMES,
+    Desired,
+    LiveSnapshot,
+    LiveVoice,
+    StateDoc,
+    VoiceRecord,
+    VoiceSpec,
+    VoiceStatus,
+)
 from reconciler.naming import desired_audio_key, qwen_preferred_name, resource_link_matches, voice_address
 from reconciler.plan.changes import Action, Change, Kind, Reason, VoiceAfter, VoiceBefore
 from reconciler.plan.plan import Drift
@@ -39,8 +48,15 @@ class VoicePlanner:
         self.live_by_id = self.live.by_id()
         self.known_ids = self.state.voice_ids()
         # Voices carrying our prefix that the state does not know: adopted when they match, else deleted.
+        # Voices `state rm` forgot are neither: the user said to leave them alone.
         self.orphans = sorted(
-            (v for v in self.live.voices if v.prefix == self.prefix and v.voice_id not in self.known_ids),
+            (
+                v
+                for v in self.live.voices
+                if v.prefix == self.prefix
+                and v.voice_id not in self.known_ids
+                and v.voice_id not in self.state.forgotten
+            ),
             key=lambda v: (v.status != VoiceStatus.OK, v.created or "", v.voice_id),
         )
         self.adopted: set[str] = set()
@@ -91,10 +107,15 @@ class VoicePlanner:
             return self._absent(voice, record, moved_from)
         before = _before(record, live)
         if record.model != voice.model:
-            return self._replacement(voice, Reason.MODEL_CHANGED, before, moved_from)
-        if record.audio_identity != voice.audio.identity:
+            return self._replacement(voice, Reason.MODEL_CHANGED, before, moved_from, ("model",))
+        options = _changed_options(voice, record)
+        audio_changed = record.audio_identity != voice.audio.identity
+        if options:
+            forced = ("audio", *options) if audio_changed else options
+            return self._replacement(voice, Reason.OPTION_CHANGED, before, moved_from, forced)
+        if audio_changed:
             if not MODELS[voice.model].supports_update:
-                return self._replacement(voice, Reason.AUDIO_CHANGED, before, moved_from)
+                return self._replacement(voice, Reason.AUDIO_CHANGED, before, moved_from, ("audio",))
             change = Change(
                 voice.address,
                 Kind.VOICE,
@@ -164,7 +185,9 @@ class VoicePlanner:
         )
         return Resolved(change, record.voice_id, live.status)
 
-    def _replacement(self, voice: VoiceSpec, reason: Reason, before: VoiceBefore, moved_from: str | None) -> Resolved:
+    def _replacement(
+        self, voice: VoiceSpec, reason: Reason, before: VoiceBefore, moved_from: str | None, forced_by: tuple[str, ...]
+    ) -> Resolved:
         orphan = self._find_orphan(voice)
         adopt = orphan.voice_id if orphan else None
         change = Change(
@@ -176,6 +199,7 @@ class VoicePlanner:
             _after(voice, adopt),
             moved_from=moved_from,
             adopt_voice_id=adopt,
+            forced_by=forced_by,
         )
         return Resolved(change, adopt, orphan.status if orphan else None)
 
@@ -233,6 +257,16 @@ class VoicePlanner:
         )
 
 
+def _changed_options(voice: VoiceSpec, record: VoiceRecord) -> tuple[str, ...]:
+    """The create-time options whose declared value differs from the one the voice was cloned with. A state
+    from before options were recorded knows only the language; the others are then taken as declared."""
+    changed = ["language"] if record.language != voice.language else []
+    if record.options is not None:
+        old, new = dict(record.options), dict(voice.create_options)
+        changed += [name for name in OPTION_NAMES if old.get(name) != new.get(name)]
+    return tuple(changed)
+
+
 def _after(voice: VoiceSpec, voice_id: str | None = None) -> VoiceAfter:
     return VoiceAfter(
         model=voice.model,
@@ -241,12 +275,15 @@ def _after(voice: VoiceSpec, voice_id: str | None = None) -> VoiceAfter:
         language=voice.language,
         protect=voice.protect,
         voice_id=voice_id,
+        options=dict(voice.create_options),
     )
 
 
 def _before(record: VoiceRecord | None, live: LiveVoice | None) -> VoiceBefore:
     """What the state and the account say of a voice; at least one of them knows it."""
     if record is not None:
-        return VoiceBefore(record.voice_id, record.model, record.audio_identity, live.status if live else None)
+        options = dict(record.options) if record.options is not None else None
+        status = live.status if live else None
+        return VoiceBefore(record.voice_id, record.model, record.audio_identity, status, record.language, options)
     assert live is not None
     return VoiceBefore(live.voice_id, live.model, None, live.status)

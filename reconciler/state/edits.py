@@ -28,7 +28,10 @@ def put_voice(doc: StateDoc, name: str, record: VoiceRecord, *, moved_from: str 
     if replaces and old is not None and old.voice_id != record.voice_id:
         deposed[old.voice_id] = dataclasses.replace(old, name=name)
     voices[name] = record
-    return dataclasses.replace(doc, voices=voices, deposed=deposed, bindings=renamed_bindings(doc, moved_from, name))
+    forgotten = {k: v for k, v in doc.forgotten.items() if k != record.voice_id}  # managed again (import)
+    return dataclasses.replace(
+        doc, voices=voices, deposed=deposed, forgotten=forgotten, bindings=renamed_bindings(doc, moved_from, name)
+    )
 
 
 def move_voice(doc: StateDoc, name: str, *, moved_from: str | None, protect: bool) -> StateDoc:
@@ -50,6 +53,16 @@ def drop_voice(doc: StateDoc, name: str, voice_id: str | None) -> StateDoc:
     voices = {k: v for k, v in doc.voices.items() if not (k == name and (voice_id is None or v.voice_id == voice_id))}
     deposed = {k: v for k, v in doc.deposed.items() if k != voice_id}
     return dataclasses.replace(doc, voices=voices, deposed=deposed)
+
+
+def forget_voice(doc: StateDoc, name: str) -> tuple[StateDoc, str]:
+    """`state rm NAME`: stop managing the voice and leave it in the account. Its id is remembered as
+    forgotten, so that the prefix rule neither deletes it (not in voices.yaml) nor adopts it (same audio key)
+    from then on. Returns the new state and the voice id."""
+    record = doc.voices[name]
+    voices = {k: v for k, v in doc.voices.items() if k != name}
+    forgotten = {**doc.forgotten, record.voice_id: name}
+    return dataclasses.replace(doc, voices=voices, forgotten=forgotten), record.voice_id
 
 
 def put_binding(doc: StateDoc, record: BindingRecord) -> StateDoc:

@@ -280,6 +280,9 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
         value = data.get(section) or {}
         if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
             return f"'{section}' must be an object of objects"
+    forgotten = data.get("forgotten") or {}
+    if not isinstance(forgotten, dict) or not all(isinstance(v, str) for v in forgotten.values()):
+        return "'forgotten' must be an object of voice id -> name"
     return None
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from reconciler.apply.report import ApplyReport
 from reconciler.errors import Problem
+from reconciler.model import StateDoc
+from reconciler.naming import voice_address
 from reconciler.plan.plan import Plan
 from reconciler.ui.summary import plan_summary, report_summary
 
@@ -24,6 +26,18 @@ def validation_json(errors: list[Problem], warnings: list[Problem]) -> dict[str,
         "valid": not errors,
         "errors": [p.to_json() for p in errors],
         "warnings": [p.to_json() for p in warnings],
+    }
+
+
+def state_json(doc: StateDoc) -> dict[str, Any]:
+    """`state list --format json`: the state's voices, bindings, deposed and forgotten voices as lists."""
+    return {
+        "serial": doc.serial,
+        "lineage": doc.lineage,
+        "voices": [{"address": voice_address(n), "name": n, **r.to_json()} for n, r in sorted(doc.voices.items())],
+        "bindings": [{"address": a, **b.to_json()} for a, b in sorted(doc.bindings.items())],
+        "deposed": [{"address": voice_address(r.name or v), **r.to_json()} for v, r in sorted(doc.deposed.items())],
+        "forgotten": [{"voice_id": v, "name": n} for v, n in sorted(doc.forgotten.items())],
     }
 
 
