@@ -313,7 +313,26 @@ def apply(
     lock_timeout: LockTimeoutOpt = 0.0,
     target: TargetOpt = None,
     expect_fingerprint: Annotated[
-        str | None, typer.Option("--expect-fingerprint", help="Refuse unless the plan has this fingerprint.")
+        str | None,
+        typer.Option(
+            "--expect-fingerprint", metavar="FINGERPRINT", help="Refuse unless every input is as when planned."
+        ),
+    ] = None,
+    expect_changes: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-changes",
+            metavar="DIGEST",
+            help="Apply only if the plan made now has this changes_digest (the change set a reviewer approved).",
+        ),
+    ] = None,
+    approved_plan: Annotated[
+        str | None,
+        typer.Option(
+            "--approved-plan",
+            metavar="FILE",
+            help="The approved plan (plan file or plan JSON): names what differs when the changes are not as approved.",
+        ),
     ] = None,
     report: Annotated[str | None, typer.Option("--report", help="Write a markdown report of the apply here.")] = None,
     format: Annotated[
@@ -334,16 +353,13 @@ def apply(
     # With --format json, stdout holds the one JSON document; the plan and progress for people go to stderr.
     con = _err(no_color) if as_json else _console(no_color)
     confirm: Callable[[Plan], bool] | None = None
-    expected: str | None
-    if planfile:
-        saved = operations.read_planfile(planfile)
-        options, expected = saved.options, saved.fingerprint
-    else:
-        options, expected = _options(target, False, allow_delete), expect_fingerprint
-        if not auto_approve:
-            if not sys.stdin.isatty():
-                _fail("apply needs --auto-approve when stdin is not a terminal (or a plan file from `plan --out`)")
-            confirm = functools.partial(_confirm_apply, err=as_json)
+    options, expected, expect_changes, approved = _approval(
+        planfile, _options(target, False, allow_delete), expect_fingerprint, expect_changes, approved_plan
+    )
+    if not planfile and not auto_approve:
+        if not sys.stdin.isatty():
+            _fail("apply needs --auto-approve when stdin is not a terminal (or a plan file from `plan --out`)")
+        confirm = functools.partial(_confirm_apply, err=as_json)
 
     with ApplyProgress(_err(no_color)) as progress:
 
@@ -352,7 +368,12 @@ def apply(
             progress.plan_ready(p)
 
         request = operations.ApplyRequest(
-            options, expected, lock_timeout, RunSettings(parallelism=parallelism, wait=wait, timeout=timeout)
+            options,
+            expected,
+            lock_timeout,
+            RunSettings(parallelism=parallelism, wait=wait, timeout=timeout),
+            expect_changes=expect_changes,
+            approved=approved,
         )
         outcome = operations.apply(desired, request, confirm=confirm, progress=progress, on_plan=show_plan)
     if as_json:
@@ -372,6 +393,35 @@ def apply(
         with open(report, "w", encoding="utf-8") as f:
             f.write(render_report_markdown(outcome.report, outcome.plan))
     return 0 if outcome.report.ok else 1
+
+
+def _approval(
+    planfile: str | None,
+    options: PlanOptions,
+    expect_fingerprint: str | None,
+    expect_changes: str | None,
+    approved_plan: str | None,
+) -> tuple[PlanOptions, str | None, str | None, Plan | None]:
+    """What apply must match: a saved plan's options and fingerprint (every input), or the options given,
+    an optional fingerprint and an optional approved change digest, with the plan it came from if given.
+    Returns (options, fingerprint, changes digest, approved plan)."""
+    from reconciler import operations
+
+    approved = operations.read_approved_plan(approved_plan) if approved_plan else None
+    if approved is not None:
+        if expect_changes is None:
+            expect_changes = approved.changes_digest
+        elif expect_changes != approved.changes_digest:
+            _fail(
+                f"--approved-plan {approved_plan} has changes_digest {approved.changes_digest}, not the "
+                f"--expect-changes {expect_changes}: pass the plan that digest came from"
+            )
+    if not planfile:
+        return options, expect_fingerprint, expect_changes, approved
+    if expect_changes:
+        _fail("a plan file is its own approval: give either PLANFILE or --expect-changes, not both")
+    saved = operations.read_planfile(planfile)
+    return saved.options, saved.fingerprint, None, saved
 
 
 def _confirm_apply(plan: Plan, *, err: bool = False) -> bool:

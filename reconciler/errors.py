@@ -100,5 +100,9 @@ class PlanStale(VoicectlError):
     pass
 
 
+class ChangesNotApproved(PlanStale):
+    """`apply --expect-changes`: the plan computed now does not do what was approved."""
+
+
 class PlanBlocked(VoicectlError):
     exit_code = 3

@@ -16,9 +16,10 @@ from typing import Any
 
 from reconciler.apply.executor import Executor, Progress, RunSettings
 from reconciler.apply.report import ApplyReport
-from reconciler.errors import PlanStale, VoicectlError
+from reconciler.errors import ChangesNotApproved, PlanStale, VoicectlError
 from reconciler.model import Desired, LockInfo, StateDoc, VoiceRecord
 from reconciler.naming import VOICE, desired_audio_key, parse_address, voice_address
+from reconciler.plan import approval
 from reconciler.plan.plan import Plan, PlanOptions
 from reconciler.plan.planner import plan_changes
 from reconciler.providers import open_provider
@@ -26,6 +27,7 @@ from reconciler.providers.base import Provider
 from reconciler.providers.snapshot import read_live
 from reconciler.state import edits
 from reconciler.state.journal import StateJournal
+from reconciler.ui.approval import render_changes_refusal, render_stale_refusal
 
 PLANFILE_KIND = "voicectl-plan"
 
@@ -82,6 +84,30 @@ def read_planfile(path: str) -> Plan:
         ) from None
 
 
+def read_approved_plan(path: str) -> Plan:
+    """The plan a reviewer approved, for `apply --approved-plan`: a plan file (`plan --out`) or the JSON
+    document of `plan --format json`. Its change set must still hash to the digest it carries, so that
+    a hand-edited or foreign file cannot pass for the approval."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+        data = doc["plan"] if doc.get("kind") == PLANFILE_KIND else doc
+        plan = Plan.from_json(data)
+    except FileNotFoundError:
+        raise VoicectlError(f"approved plan {path} not found") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise VoicectlError(
+            f"{path} is neither a plan file nor the JSON of `voicectl plan --format json` ({e})"
+        ) from None
+    recorded = data.get("changes_digest")
+    if recorded != plan.changes_digest:
+        raise VoicectlError(
+            f"{path}: its changes do not hash to the changes_digest it records ({recorded}): the file was edited "
+            "or written by another voicectl version. Use the plan JSON or plan file of the reviewed run."
+        )
+    return plan
+
+
 # -- apply -------------------------------------------------------------------------------------------
 
 
@@ -94,13 +120,21 @@ class ApplyOutcome:
 
 @dataclass(frozen=True)
 class ApplyRequest:
-    """What `voicectl apply` was asked: the plan's options, the fingerprint it must have (from a saved plan
-    or the PR comment), how long to wait for the lock, and how to run."""
+    """What `voicectl apply` was asked: the plan's options, what the plan computed now must match, how long
+    to wait for the lock, and how to run.
+
+    - `expect_fingerprint` (a saved plan, `--expect-fingerprint`): every input as it was; the strict rule.
+    - `expect_changes` (`--expect-changes`, apply-on-merge): the change set a reviewer approved, whatever
+      else moved in between (another pull request's apply, a voice made by hand that no change touches).
+    - `approved`: the plan those came from, when known: it names the inputs that moved and, for a change
+      digest, the difference by address."""
 
     options: PlanOptions
     expect_fingerprint: str | None = None
     lock_timeout: float = 0.0
     run: RunSettings = field(default_factory=RunSettings)
+    expect_changes: str | None = None
+    approved: Plan | None = None
 
 
 def apply(
@@ -111,17 +145,12 @@ def apply(
     progress: Progress | None = None,
     on_plan: Callable[[Plan], None] | None = None,
 ) -> ApplyOutcome:
-    """Lock, re-plan from fresh inputs, refuse if stale or blocked, confirm, execute, unlock: the plan computed
-    now must have the expected fingerprint, or nothing is done."""
-    expect_fingerprint = request.expect_fingerprint
+    """Lock, re-plan from fresh inputs, refuse if stale, not as approved or blocked, confirm, execute,
+    unlock: nothing is done unless the plan computed now is the one that was approved."""
     with _locked_provider(desired, "apply", request.lock_timeout) as (provider, lock):
         plan = compute_plan(provider, desired, request.options)
-        if expect_fingerprint and plan.fingerprint != expect_fingerprint:
-            raise PlanStale(
-                "plan is stale: voices.yaml, an audio file, the state or the account changed since it was made "
-                f"(expected {expect_fingerprint}, now {plan.fingerprint}). Run `voicectl plan` again."
-            )
-        if on_plan:
+        _check_approval(plan, request, on_plan)
+        if on_plan and not request.expect_changes:  # shown already by _check_approval
             on_plan(plan)
         plan.raise_if_blocked()
         prior = plan.prior_state
@@ -135,6 +164,20 @@ def apply(
         journal = StateJournal(provider.state, prior, lock)
         executor = Executor(provider, desired, plan, journal, request.run, progress)
         return ApplyOutcome(plan, executor.run())
+
+
+def _check_approval(plan: Plan, request: ApplyRequest, on_plan: Callable[[Plan], None] | None) -> None:
+    approved = request.approved
+    if request.expect_fingerprint and plan.fingerprint != request.expect_fingerprint:
+        moved = approval.moved_inputs(approved.inputs, plan.inputs) if approved is not None else None
+        raise PlanStale(render_stale_refusal(request.expect_fingerprint, plan.fingerprint, moved))
+    if request.expect_changes:
+        if on_plan:
+            on_plan(plan)  # the fresh plan, approved or not: a refusal is read beside it
+        if plan.changes_digest != request.expect_changes:
+            diff = approval.compare(approved.change_set, plan.change_set) if approved is not None else None
+            moved = approval.moved_inputs(approved.inputs, plan.inputs) if approved is not None else []
+            raise ChangesNotApproved(render_changes_refusal(request.expect_changes, plan.changes_digest, diff, moved))
 
 
 # -- state commands ----------------------------------------------------------------------------------

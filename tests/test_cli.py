@@ -413,8 +413,15 @@ def _add_a_voice_to_the_account(p: Project) -> None:
     p.seed_voice(UNMANAGED)
 
 
-@pytest.mark.parametrize("make_stale", [_edit_yaml, _edit_audio, _add_a_voice_to_the_account])
-def test_a_stale_saved_plan_is_refused_and_changes_nothing(tmp_path: Path, make_stale) -> None:
+@pytest.mark.parametrize(
+    ("make_stale", "moved"),
+    [
+        (_edit_yaml, "voices.yaml changed"),
+        (_edit_audio, "the audio of voice extra changed"),
+        (_add_a_voice_to_the_account, f"account: voice {UNMANAGED} appeared"),
+    ],
+)
+def test_a_stale_saved_plan_is_refused_and_changes_nothing(tmp_path: Path, make_stale, moved: str) -> None:
     p = applied_project(tmp_path)
     p.write_speech("audio/extra.wav", seed=5)
     p.configure([SUPPORT, SALES, NARRATOR, {"name": "extra", "audio": "audio/extra.wav", "model": COSY}])
@@ -427,6 +434,7 @@ def test_a_stale_saved_plan_is_refused_and_changes_nothing(tmp_path: Path, make_
 
     assert result.exit_code == 1
     assert "plan is stale" in result.stderr
+    assert "What changed since the plan was made:" in result.stderr and moved in result.stderr  # which input
     assert p.snapshot() == before
     assert "extra" not in p.state()["voices"]
 

@@ -116,14 +116,16 @@ def moved_inputs(approved: PlanInputs, fresh: PlanInputs) -> list[str]:
     """Which inputs differ between two plans, one line each, most telling first."""
     moved: list[str] = []
     if approved.voices_yaml and approved.voices_yaml != fresh.voices_yaml:
-        moved.append(f"voices.yaml changed ({_short(approved.voices_yaml)} -> {_short(fresh.voices_yaml)})")
+        moved.append(
+            f"voices.yaml changed ({short_identity(approved.voices_yaml)} -> {short_identity(fresh.voices_yaml)})"
+        )
     for name, old, new in _keyed_diff(approved.audio, fresh.audio):
         if old is None:
             moved.append(f"voice {name} was added to voices.yaml")
         elif new is None:
             moved.append(f"voice {name} was removed from voices.yaml")
         else:
-            moved.append(f"the audio of voice {name} changed ({_short(old)} -> {_short(new)})")
+            moved.append(f"the audio of voice {name} changed ({short_identity(old)} -> {short_identity(new)})")
     if approved.state[0] and approved.state[0] != fresh.state[0]:
         moved.append("the state was replaced (another lineage)")
     elif approved.state != fresh.state:
@@ -140,9 +142,10 @@ def _keyed_diff(old: dict[str, str], new: dict[str, str]) -> list[tuple[str, str
     return [(k, old.get(k), new.get(k)) for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
 
 
-def _short(identity: str) -> str:
+def short_identity(identity: str) -> str:
+    """sha256:0123456789ab for a long content hash, as people read it."""
     algo, _, digest = identity.partition(":")
-    return f"{algo}:{digest[:12]}" if digest else identity[:20]
+    return f"{algo}:{digest[:12]}" if digest else identity[:12]
 
 
 # -- comparing an approved change set with a fresh one -------------------------------------------------
@@ -150,78 +153,34 @@ def _short(identity: str) -> str:
 
 @dataclass(frozen=True)
 class ChangeSetDiff:
-    only_approved: tuple[Entry, ...]
-    only_fresh: tuple[Entry, ...]
-    differ: tuple[tuple[Entry, Entry], ...]  # (approved, fresh) of one address
-    moved: tuple[str, ...]
+    """How a fresh change set differs from the approved one, by address."""
 
-    def describe(self) -> str:
-        lines: list[str] = []
-        if self.only_approved:
-            lines.append("Approved, but no longer planned:")
-            lines += [f"  - {_entry_line(e)}" for e in self.only_approved]
-        if self.only_fresh:
-            lines.append("Planned now, but never approved:")
-            lines += [f"  + {_entry_line(e)}" for e in self.only_fresh]
-        if self.differ:
-            lines.append("Planned differently from what was approved:")
-            for old, new in self.differ:
-                lines.append(f"  ~ {old['address']}: {_fields_changed(old, new)}")
-        if not (self.only_approved or self.only_fresh or self.differ):
-            lines.append("The approved change set is not known here (only its digest): the fresh plan is above.")
-        if self.moved:
-            lines.append("Inputs that moved since the approved plan:")
-            lines += [f"  * {m}" for m in self.moved]
-        return "\n".join(lines)
+    only_approved: tuple[Entry, ...] = ()
+    only_fresh: tuple[Entry, ...] = ()
+    differ: tuple[tuple[Entry, Entry], ...] = ()  # (approved, fresh) of one address
+
+    def __bool__(self) -> bool:
+        return bool(self.only_approved or self.only_fresh or self.differ)
 
 
-def compare(
-    approved: list[Entry] | None,
-    fresh: list[Entry],
-    approved_inputs: PlanInputs | None,
-    fresh_inputs: PlanInputs,
-) -> ChangeSetDiff:
-    """The difference by address. `approved` is None when only the digest is known."""
-    moved = tuple(moved_inputs(approved_inputs, fresh_inputs)) if approved_inputs is not None else ()
-    if approved is None:
-        return ChangeSetDiff((), (), (), moved)
-    old_by = {_key(e): e for e in approved}
-    new_by = {_key(e): e for e in fresh}
-    old_addr = {e["address"]: e for e in approved}
-    new_addr = {e["address"]: e for e in fresh}
-    only_old = [e for k, e in old_by.items() if k not in new_by and e["address"] not in new_addr]
-    only_new = [e for k, e in new_by.items() if k not in old_by and e["address"] not in old_addr]
-    differ = [
-        (old_addr[a], new_addr[a]) for a in sorted(old_addr.keys() & new_addr.keys()) if old_addr[a] != new_addr[a]
-    ]
-    return ChangeSetDiff(tuple(only_old), tuple(only_new), tuple(differ), moved)
+def compare(approved: list[Entry], fresh: list[Entry]) -> ChangeSetDiff:
+    """Pair the entries of each address (an address has two when a deposed voice is deleted beside its
+    replacement); what has no partner is only in one side."""
+    old, new = _by_address(approved), _by_address(fresh)
+    only_old: list[Entry] = []
+    only_new: list[Entry] = []
+    differ: list[tuple[Entry, Entry]] = []
+    for address in sorted(old.keys() | new.keys()):
+        a, b = old.get(address, []), new.get(address, [])
+        pairs = list(zip(a, b, strict=False))
+        differ += [(x, y) for x, y in pairs if x != y]
+        only_old += a[len(pairs) :]
+        only_new += b[len(pairs) :]
+    return ChangeSetDiff(tuple(only_old), tuple(only_new), tuple(differ))
 
 
-def _key(entry: Entry) -> str:
-    return json.dumps(entry, sort_keys=True)
-
-
-def _entry_line(entry: Entry) -> str:
-    detail = [f"{'/'.join(entry['actions'])}"]
-    for key in ("model", "voice", "acts_on", "adopts"):
-        if entry.get(key):
-            detail.append(f"{key} {entry[key]}")
-    return f"{entry['address']} ({', '.join(detail)})"
-
-
-def _fields_changed(old: Entry, new: Entry) -> str:
-    parts = []
-    for key in sorted(old.keys() | new.keys()):
-        if key == "address" or old.get(key) == new.get(key):
-            continue
-        parts.append(f"{key} {_show(old.get(key))} -> {_show(new.get(key))}")
-    return "; ".join(parts)
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "(none)"
-    if isinstance(value, list):
-        return "/".join(str(v) for v in value) or "[]"
-    text = str(value)
-    return _short(text) if text.startswith(("sha256:", "url:")) and len(text) > 24 else text
+def _by_address(entries: list[Entry]) -> dict[str, list[Entry]]:
+    grouped: dict[str, list[Entry]] = {}
+    for entry in entries:
+        grouped.setdefault(entry["address"], []).append(entry)
+    return grouped
