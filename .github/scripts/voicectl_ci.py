@@ -20,6 +20,8 @@ from typing import Any
 
 PLAN_MARKER = "<!-- voicectl-plan -->"
 APPLY_MARKER = "<!-- voicectl-apply -->"
+# What voicectl says when `apply --expect-changes` refused: the merge changed the approved change set.
+NOT_APPROVED = "the planned changes differ from the approved ones"
 STDERR_TAIL = 40  # lines of voicectl's stderr quoted when it failed
 _SECRET_VARS = ("DASHSCOPE_API_KEY", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN")
 
@@ -178,6 +180,7 @@ def finish_plan(exitcode: int, out: Path) -> int:
         summary = doc.get("summary") or summary
         set_output("plan", str(plan_path))
         set_output("fingerprint", str(doc.get("fingerprint", "")))
+        set_output("changes-digest", str(doc.get("changes_digest", "")))
     set_output("markdown", str(md_path))
     set_output("result", result)
     set_output("summary", summary)
@@ -204,6 +207,9 @@ def finish_apply(exitcode: int, out: Path) -> int:
         markdown = failure_markdown("apply", exitcode, out)
         md_path.write_text(markdown, encoding="utf-8")
     result = "applied" if exitcode == 0 else "blocked" if exitcode == 3 else "error"
+    stderr = out / "stderr.txt"
+    if exitcode == 1 and stderr.exists() and NOT_APPROVED in stderr.read_text(encoding="utf-8", errors="replace"):
+        result = "not-approved"  # apply.yml then plans the merged commit and asks for approval on the PR
     summary = first_bold_line(markdown).lstrip("✅❌ ")
     set_output("markdown", str(md_path))
     set_output("result", result)

