@@ -19,7 +19,7 @@ from reconciler.ui.text import short_identity
 
 MARKER = "<!-- voicectl-plan -->"
 REPORT_MARKER = "<!-- voicectl-apply -->"
-# A hidden line CI reads back from the PR comment (the fingerprint handshake, .github/scripts/fingerprint.js).
+# A hidden line with the fingerprint of every input (kept for pipelines that pin a plan to its inputs).
 FINGERPRINT_COMMENT = "<!-- voicectl-fingerprint: {} -->"
 # The change digest a reviewer approves (apply-on-merge passes it as --expect-changes; .github/scripts/approval.js).
 CHANGES_COMMENT = "<!-- voicectl-changes: {} -->"
