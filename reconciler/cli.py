@@ -84,7 +84,19 @@ LockTimeoutOpt = Annotated[
 ]
 AllowDeleteOpt = Annotated[
     list[str] | None,
-    typer.Option("--allow-delete", help="Lift every guard for this voice (repeatable): delete/replace it anyway."),
+    typer.Option(
+        "--allow-delete",
+        metavar="NAME",
+        help="Lift every guard for this voice (repeatable): delete/replace it anyway.",
+    ),
+]
+ReplaceOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--replace",
+        metavar="NAME",
+        help="Clone this voice anew from its audio (repeatable), e.g. after a failed review; guards apply.",
+    ),
 ]
 NoLintOpt = Annotated[
     bool,
@@ -92,7 +104,7 @@ NoLintOpt = Annotated[
 ]
 TargetOpt = Annotated[
     list[str] | None,
-    typer.Option("--target", help="Limit the plan to this voice or binding address (repeatable)."),
+    typer.Option("--target", metavar="NAME", help="Limit the plan to this voice or binding address (repeatable)."),
 ]
 
 
@@ -178,10 +190,12 @@ def _out(text: str) -> None:
     sys.stdout.flush()
 
 
-def _options(target: list[str] | None, refresh_only: bool, allow_delete: list[str] | None) -> PlanOptions:
+def _options(
+    target: list[str] | None, refresh_only: bool, allow_delete: list[str] | None, replace: list[str] | None = None
+) -> PlanOptions:
     from reconciler.plan.plan import PlanOptions
 
-    return PlanOptions(tuple(target or ()), refresh_only, tuple(allow_delete or ()))
+    return PlanOptions(tuple(target or ()), refresh_only, tuple(allow_delete or ()), tuple(replace or ()))
 
 
 def _render_plan(plan: Plan, fmt: Format, no_color: bool) -> None:
@@ -278,6 +292,7 @@ def plan(
         bool, typer.Option("--refresh-only", help="Only reconcile the state with the account (drift).")
     ] = False,
     allow_delete: AllowDeleteOpt = None,
+    replace: ReplaceOpt = None,
     no_lint: NoLintOpt = False,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
@@ -288,7 +303,7 @@ def plan(
 
     with read_only():  # the lint cache too: plan writes nothing anywhere
         desired = _load(file, no_color=no_color, lint=not no_lint)
-    result = operations.plan(desired, _options(target, refresh_only, allow_delete))
+    result = operations.plan(desired, _options(target, refresh_only, allow_delete, replace))
     if out:
         operations.write_planfile(out, result, desired)
     _render_plan(result, format, no_color)
@@ -297,6 +312,37 @@ def plan(
     if result.is_blocked:
         return 3
     return 2 if detailed_exitcode and result.has_changes else 0
+
+
+@command(app)
+def drift(
+    file: FileOpt = None,
+    format: Annotated[Format, typer.Option("--format", help="text, markdown (an issue body) or json.")] = Format.text,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode",
+            help="Exit 0: the account matches and every declared voice is usable; 2: drift, changes pending, or "
+            "a declared voice that failed review or vanished; 3: blocked; 1: error.",
+        ),
+    ] = False,
+    no_lint: NoLintOpt = False,
+    no_color: NoColorOpt = False,
+    verbose: VerboseOpt = False,
+) -> int:
+    """Check the account against voices.yaml for a scheduled job: the plan, with the voices that cannot be used
+    (failed review, vanished) above the summary. Reads only, like plan."""
+    from reconciler import operations
+    from reconciler.audio.cache import read_only
+
+    with read_only():
+        desired = _load(file, no_color=no_color, lint=not no_lint)
+    result = operations.plan(desired, _options(None, False, None))
+    _render_plan(result, format, no_color)
+    if result.is_blocked:
+        return 3
+    drifted = result.has_changes or bool(result.drift)
+    return 2 if detailed_exitcode and drifted else 0
 
 
 @command(app)
@@ -310,6 +356,7 @@ def apply(
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the review of new voices.")] = True,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for reviews.", min=0)] = 900.0,
     allow_delete: AllowDeleteOpt = None,
+    replace: ReplaceOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
     target: TargetOpt = None,
     expect_fingerprint: Annotated[
@@ -354,7 +401,7 @@ def apply(
     con = _err(no_color) if as_json else _console(no_color)
     confirm: Callable[[Plan], bool] | None = None
     options, expected, expect_changes, approved = _approval(
-        planfile, _options(target, False, allow_delete), expect_fingerprint, expect_changes, approved_plan
+        planfile, _options(target, False, allow_delete, replace), expect_fingerprint, expect_changes, approved_plan
     )
     if not planfile and not auto_approve:
         if not sys.stdin.isatty():

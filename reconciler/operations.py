@@ -35,6 +35,12 @@ PLANFILE_KIND = "voicectl-plan"
 def compute_plan(provider: Provider, desired: Desired, options: PlanOptions) -> Plan:
     """Read the state and the account, and plan against them. The plan carries the state it was computed
     from (statuses refreshed), which is what apply starts from and writes."""
+    unknown = [name for name in options.replace if desired.voice(name) is None]
+    if unknown:
+        raise VoicectlError(
+            f"--replace {', '.join(unknown)}: not declared in {os.path.relpath(desired.path)} "
+            f"(declared: {', '.join(v.name for v in desired.voices) or 'none'})"
+        )
     state = provider.state.read()
     live = read_live(provider, desired, state)
     return plan_changes(desired, state, live, options, notes=provider.notes)

@@ -159,7 +159,7 @@ def test_plan_summary_lines_and_detailed_exitcode(tmp_path: Path) -> None:
     first = p.cli("plan")
     assert first.exit_code == 0
     assert summary_line(first.stdout) == (
-        "Plan: 3 to create, 0 to update, 0 to replace, 0 to delete, 1 bindings to change. Quota: 0 -> 3 of 30 (peak 3)."
+        "Plan: 3 to create, 0 to update, 0 to replace, 0 to delete, 1 binding to change. Quota: 0 -> 3 of 30 (peak 3)."
     )
     assert p.cli("plan", "--detailed-exitcode").exit_code == 2
 
@@ -320,7 +320,7 @@ def test_target_limits_plan_and_apply(tmp_path: Path) -> None:
     assert p.cli("apply", "--auto-approve", "--target", "sales-zh").exit_code == 0
     assert set(p.state()["voices"]) == {"sales-zh"}
     assert summary_line(p.cli("plan").stdout) == (
-        "Plan: 2 to create, 0 to update, 0 to replace, 0 to delete, 1 bindings to change. Quota: 1 -> 3 of 30 (peak 3)."
+        "Plan: 2 to create, 0 to update, 0 to replace, 0 to delete, 1 binding to change. Quota: 1 -> 3 of 30 (peak 3)."
     )
 
 

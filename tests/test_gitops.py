@@ -895,7 +895,7 @@ def test_pull_request_plan_comment_then_apply_on_merge(runner: LocalRunner) -> N
     assert job.conclusion == "success", job.log
     plan = job.steps["plan"]["outputs"]
     assert plan["exitcode"] == "2" and plan["result"] == "changes"
-    assert plan["summary"].startswith("Plan: 3 to create, 0 to update, 0 to replace, 0 to delete, 1 bindings")
+    assert plan["summary"].startswith("Plan: 3 to create, 0 to update, 0 to replace, 0 to delete, 1 binding ")
     assert job.steps["validate"]["outputs"]["exitcode"] == "0"
     [comment] = comments(runner)
     assert comment["body"].startswith(PLAN_MARKER) and plan["summary"] in comment["body"]
@@ -1057,11 +1057,24 @@ def test_drift_issue_opens_updates_and_closes(runner: LocalRunner) -> None:
     assert len(open_) == 1 and "missing_in_account" in open_[0]["body"]
     assert job.steps["issue"]["outputs"]["issue-action"] in ("updated", "unchanged")
 
+    # A voice that failed review with its audio unchanged plans no change, but the issue stays open for it.
+    from reconciler.audio.sample import write_silence_wav
+
+    doc = yaml.safe_load((runner.workspace / "voices.yaml").read_text())
+    write_silence_wav(str(runner.workspace / "silent.wav"), 12.0)
+    doc["voices"].append({"name": "silent", "audio": "silent.wav", "model": "cosyvoice-v2", "lint": False})
+    (runner.workspace / "voices.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    runner.run("apply", event_name="workflow_dispatch", event={}, inputs={})  # recreates the deleted one; silent fails
+    job = runner.run("drift", event_name="schedule", event={})
+    assert job.steps["plan"]["outputs"]["exitcode"] == "0" and job.steps["plan"]["outputs"]["attention"] == "1"
+    [still_open] = [i for i in runner.github["issues"] if i["state"] == "open" and i["user"].get("type") == "Bot"]
+    assert "1 declared voice cannot be used" in still_open["body"] and "voice.silent" in still_open["body"]
+
     # An error: the run fails and the issue is left as it was.
     (runner.workspace / "voices.yaml").write_text("version: 2\n", encoding="utf-8")
     job = runner.run("drift", event_name="schedule", event={})
     assert job.conclusion == "failure" and job.steps["issue"]["outcome"] == "skipped"
-    assert [i["state"] for i in runner.github["issues"] if i["number"] == open_[0]["number"]] == ["open"]
+    assert [i["state"] for i in runner.github["issues"] if i["number"] == still_open["number"]] == ["open"]
 
 
 # ======================================================================================================

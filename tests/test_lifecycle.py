@@ -54,7 +54,7 @@ def test_create_from_empty_then_nothing_to_do(project: Project) -> None:
     assert plan["blocked"] == []
 
     applied = p.apply()
-    assert "Plan: 3 to create, 0 to update, 0 to replace, 0 to delete, 1 bindings to change." in applied.stdout
+    assert "Plan: 3 to create, 0 to update, 0 to replace, 0 to delete, 1 binding to change." in applied.stdout
     assert "Apply complete" in applied.stdout
     # A quiet run prints progress, never the SDKs' own INFO chatter (a 404 on the upload's HEAD is expected).
     assert " INFO " not in applied.stderr and "NoSuchKey" not in applied.stderr

@@ -44,7 +44,7 @@ def test_first_plan_creates_everything_and_apply_converges(account, store) -> No
     plan = make_plan(d, account, store)
     assert actions(plan) == {"voice.a": "create", "voice.b": "create", "binding.ag.tts": "bind"}
     assert summary_of(plan) == (
-        "Plan: 2 to create, 0 to update, 0 to replace, 0 to delete, 1 bindings to change. Quota: 0 -> 2 of 30 (peak 2)."
+        "Plan: 2 to create, 0 to update, 0 to replace, 0 to delete, 1 binding to change. Quota: 0 -> 2 of 30 (peak 2)."
     )
     converge(d, account, store)
     assert account.nodes[("ag", "tts")] == store.doc.voices["a"].voice_id

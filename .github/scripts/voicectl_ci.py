@@ -181,6 +181,8 @@ def finish_plan(exitcode: int, out: Path) -> int:
         set_output("plan", str(plan_path))
         set_output("fingerprint", str(doc.get("fingerprint", "")))
         set_output("changes-digest", str(doc.get("changes_digest", "")))
+        # Declared voices that cannot be used (failed review, vanished): the drift issue stays open for them.
+        set_output("attention", str(sum(1 for d in doc.get("drift") or [] if d.get("fix"))))
     set_output("markdown", str(md_path))
     set_output("result", result)
     set_output("summary", summary)

@@ -40,6 +40,7 @@ class Reason(StrEnum):
     MODEL_CHANGED = "model_changed"
     AUDIO_CHANGED = "audio_changed"
     OPTION_CHANGED = "option_changed"  # a create-time option (language, text, ...): the service cannot update it
+    REPLACE_REQUESTED = "replace_requested"  # apply --replace NAME: clone the same audio again
     RENAMED = "renamed"
     UNDER_REVIEW = "under_review"
     UP_TO_DATE = "up_to_date"

@@ -24,13 +24,17 @@ class PlanOptions:
     targets: tuple[str, ...] = ()
     refresh_only: bool = False
     allow_delete: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()  # voices to clone anew from their audio (Terraform's -replace)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "targets": sorted(self.targets),
             "refresh_only": self.refresh_only,
             "allow_delete": sorted(self.allow_delete),
         }
+        if self.replace:  # left out when empty, so fingerprints of plans without it stay as they were
+            out["replace"] = sorted(self.replace)
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PlanOptions:
@@ -38,6 +42,7 @@ class PlanOptions:
             targets=tuple(data.get("targets") or ()),
             refresh_only=bool(data.get("refresh_only")),
             allow_delete=tuple(data.get("allow_delete") or ()),
+            replace=tuple(data.get("replace") or ()),
         )
 
 
@@ -79,9 +84,19 @@ class Drift:
     address: str
     reason: Reason  # missing_in_account | review_failed | under_review | binding_drift | instance_drift | ...
     detail: str
+    # For a declared voice that cannot be used (failed review, gone from the account): what a person does
+    # about it. Such findings keep a plan from reading "No changes" and keep the drift check failing.
+    fix: str | None = None
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.fix is not None
 
     def to_json(self) -> dict[str, str]:
-        return {"address": self.address, "reason": self.reason.value, "detail": self.detail}
+        out = {"address": self.address, "reason": self.reason.value, "detail": self.detail}
+        if self.fix is not None:
+            out["fix"] = self.fix
+        return out
 
 
 @dataclass(frozen=True)
@@ -122,6 +137,11 @@ class Plan:
     def is_blocked(self) -> bool:
         return bool(self.blocked)
 
+    @property
+    def attention(self) -> tuple[Drift, ...]:
+        """Declared voices that cannot be used (failed review, gone from the account) and what to do."""
+        return tuple(d for d in self.drift if d.needs_attention)
+
     def change(self, address: str) -> Change | None:
         return next((c for c in self.changes if c.address == address), None)
 
@@ -152,6 +172,7 @@ class Plan:
             "quota": self.quota.to_json(),
             "blocked": [b.to_json() for b in self.blocked],
             "drift": [d.to_json() for d in self.drift],
+            "attention": [d.to_json() for d in self.attention],
             "fingerprint": self.fingerprint,
             "changes_digest": self.changes_digest,
             "options": self.options.to_json(),
@@ -172,7 +193,7 @@ class Plan:
             blocked=tuple(
                 Blocked(Guard(b["guard"]), b["message"], tuple(b.get("addresses") or ())) for b in data["blocked"]
             ),
-            drift=tuple(Drift(d["address"], Reason(d["reason"]), d["detail"]) for d in data["drift"]),
+            drift=tuple(Drift(d["address"], Reason(d["reason"]), d["detail"], d.get("fix")) for d in data["drift"]),
             fingerprint=data["fingerprint"],
             options=PlanOptions.from_json(data.get("options") or {}),
             notes=tuple(data.get("notes") or ()),

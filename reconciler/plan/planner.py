@@ -31,7 +31,7 @@ def plan_changes(
     notes: tuple[str, ...] = (),
 ) -> Plan:
     options = options or PlanOptions()
-    voices = VoicePlanner(desired, state, live)
+    voices = VoicePlanner(desired, state, live, replace=frozenset(options.replace))
     voice_changes = voices.changes()
     bindings = BindingPlanner(desired, state, live, voices.resolved)
     changes = _apply_targets(voice_changes + bindings.changes(), desired, state, options)

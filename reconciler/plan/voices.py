@@ -40,6 +40,7 @@ class VoicePlanner:
     desired: Desired
     state: StateDoc
     live: LiveSnapshot
+    replace: frozenset[str] = frozenset()  # names to clone anew from their audio (apply --replace)
     drift: list[Drift] = field(default_factory=list)
     resolved: dict[str, Resolved] = field(default_factory=dict)  # by voice name
 
@@ -108,6 +109,8 @@ class VoicePlanner:
         before = _before(record, live)
         if record.model != voice.model:
             return self._replacement(voice, Reason.MODEL_CHANGED, before, moved_from, ("model",))
+        if voice.name in self.replace:
+            return self._replacement(voice, Reason.REPLACE_REQUESTED, before, moved_from, ())
         options = _changed_options(voice, record)
         audio_changed = record.audio_identity != voice.audio.identity
         if options:
@@ -132,7 +135,12 @@ class VoicePlanner:
         """A voice the state does not know, or whose voice is gone from the account: adopt or create."""
         if record is not None:
             self.drift.append(
-                Drift(voice.address, Reason.MISSING_IN_ACCOUNT, f"voice {record.voice_id} is gone from the account")
+                Drift(
+                    voice.address,
+                    Reason.MISSING_IN_ACCOUNT,
+                    f"voice {record.voice_id} is gone from the account",
+                    fix="`voicectl apply` clones it again from its audio (see the plan); bindings follow the new id",
+                )
             )
         orphan = self._find_orphan(voice)
         if orphan is not None:
@@ -162,8 +170,11 @@ class VoicePlanner:
                 Drift(
                     voice.address,
                     Reason.REVIEW_FAILED,
-                    f"voice {live.voice_id} failed review (UNDEPLOYED); cloning the same audio would fail again: "
-                    "give it new audio (content, format, clarity, noise)",
+                    f"voice {live.voice_id} failed review (UNDEPLOYED); cloning the same audio would fail again",
+                    fix=(
+                        "give it new audio in voices.yaml (clear speech, little noise, the documented format), or "
+                        f"`voicectl apply --replace {voice.name}` to clone the same audio once more"
+                    ),
                 )
             )
         elif live.status == VoiceStatus.DEPLOYING:

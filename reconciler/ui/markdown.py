@@ -14,7 +14,7 @@ from typing import Any
 from reconciler.apply.report import ApplyReport
 from reconciler.plan.changes import Action, BindingState, Change, Kind
 from reconciler.plan.plan import Blocked, Plan
-from reconciler.ui.summary import plan_summary, report_summary
+from reconciler.ui.summary import plan_summary, plural, report_summary
 from reconciler.ui.text import short_identity
 
 MARKER = "<!-- voicectl-plan -->"
@@ -153,6 +153,21 @@ def _largest_fitting_cap(compose: Callable[[int | None], str], most: int, limit:
     return compose(lo)
 
 
+def _attention_items(plan: Plan, most: int = 10) -> list[str]:
+    """Above the fold: declared voices that cannot be used need a person whatever the plan does."""
+    if not plan.attention:
+        return []
+    n = len(plan.attention)
+    lines = [f"**⚠️ {plural(n, 'declared voice cannot', 'declared voices cannot')} be used:**"]
+    lines += [
+        f"- {_code(d.address)}: {_cell(d.detail, _HEAD_ITEM_MAX)}. Fix: {_cell(d.fix, _HEAD_ITEM_MAX)}"
+        for d in plan.attention[:most]
+    ]
+    if n > most:
+        lines.append(f"- … and {n - most} more (see Drift below)")
+    return [*lines, ""]
+
+
 def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, title: str = "voicectl plan") -> str:
     """A PR comment: marker, summary, quota and guard verdict outside the fold; one table per kind of change
     and the drift inside. Always at most `limit` characters: rows are trimmed, never the summary."""
@@ -173,8 +188,9 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, title: str = "vo
         head += _blocked_items(plan.blocked)
     else:
         head.append("**Guards:** ✅ pass  ")
+    head += _attention_items(plan)
     if plan.drift:
-        head.append(f"**Drift:** {len(plan.drift)} finding{'s' if len(plan.drift) != 1 else ''} (see below)  ")
+        head.append(f"**Drift:** {plural(len(plan.drift), 'finding')} (see below)  ")
     head += [f"**Change digest:** `{plan.changes_digest}`  ", f"**Fingerprint:** `{plan.fingerprint}`", ""]
     notes = [f"> {_cell(n, _HEAD_ITEM_MAX)}" for n in plan.notes[:5]]
     tail = [*notes, ""] if notes else []

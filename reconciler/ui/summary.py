@@ -9,14 +9,25 @@ from reconciler.apply.report import ApplyReport
 from reconciler.plan.plan import Plan
 
 
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """'1 binding', '3 bindings' (and '1 voice needs', given the verb forms as `word`/`words`)."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
 def plan_summary(plan: Plan) -> str:
     q = plan.quota
+    attention = len(plan.attention)
     if not plan.has_changes:
+        if attention:  # never "No changes": a declared voice cannot be used until someone acts
+            return (
+                f"Nothing to apply, but {plural(attention, 'declared voice cannot', 'declared voices cannot')} be "
+                f"used (see above). Quota: {q.before} of {q.limit}."
+            )
         return f"No changes. Quota: {q.before} of {q.limit}."
     n = plan.counts()
     return (
         f"Plan: {n['create']} to create, {n['update']} to update, {n['replace']} to replace, "
-        f"{n['delete']} to delete, {n['bindings']} bindings to change. "
+        f"{n['delete']} to delete, {plural(n['bindings'], 'binding')} to change. "
         f"Quota: {q.before} -> {q.after} of {q.limit} (peak {q.peak})."
     )
 

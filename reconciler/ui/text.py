@@ -137,11 +137,7 @@ def render_text(plan: Plan) -> Text:
         for line in details(change):
             out.append(f"      {line}\n")
         out.append("\n")
-    if plan.drift:
-        out.append("Drift (changes made outside voicectl):\n", style="bold")
-        for d in plan.drift:
-            out.append(f"  ! {d.address}: {d.reason}: {d.detail}\n", style="magenta")
-        out.append("\n")
+    _append_drift(out, plan)
     for note in plan.notes:
         out.append(f"Note: {note}\n", style="dim")
     if plan.notes:
@@ -153,6 +149,21 @@ def render_text(plan: Plan) -> Text:
         out.append("\n")
     out.append(plan_summary(plan) + "\n", style="bold")
     return out
+
+
+def _append_drift(out: Text, plan: Plan) -> None:
+    """Drift findings, then the declared voices that cannot be used, each with its fix."""
+    if plan.drift:
+        out.append("Drift (changes made outside voicectl):\n", style="bold")
+        for d in plan.drift:
+            out.append(f"  ! {d.address}: {d.reason}: {d.detail}\n", style="magenta")
+        out.append("\n")
+    if plan.attention:
+        out.append("Declared voices that cannot be used (they need you):\n", style="bold red")
+        for d in plan.attention:
+            out.append(f"  ! {d.address}: {d.detail}\n", style="red")
+            out.append(f"    fix: {d.fix}\n")
+        out.append("\n")
 
 
 def render_report_text(report: ApplyReport) -> Text:
