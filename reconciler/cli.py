@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -41,6 +41,38 @@ class _HelpGroup(TyperGroup):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Click's main, but a usage error (unknown option, missing argument) exits 1, not click's 2: with
+        --detailed-exitcode, 2 means "changes pending", and CI must never read a typo as that."""
+        run = functools.partial(
+            super().main, args, prog_name, complete_var, windows_expand_args=windows_expand_args, **extra
+        )
+        if not standalone_mode:
+            return run(standalone_mode=False)
+        from typer._click.exceptions import ClickException, UsageError
+        from typer.exceptions import Abort
+
+        try:
+            code = run(standalone_mode=False)
+        except UsageError as e:
+            e.show()
+            sys.exit(1)
+        except ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except Abort:
+            sys.stderr.write("Aborted.\n")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 # Plain (click) help rather than Typer's Rich panels: rendering those imports rich.markdown, markdown_it,
 # rich.traceback and pygments, which doubled the wall time of `voicectl --help` (about 0.5 s -> 0.25 s).
@@ -54,10 +86,29 @@ app = typer.Typer(
     name="voicectl",
     help="Terraform-style plan/apply for cloned TTS voices on Alibaba Cloud (DashScope, OSS, IMS AI agents).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion SHELL
     pretty_exceptions_enable=False,
     **_PLAIN_HELP,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from reconciler import __version__
+
+        typer.echo(f"voicectl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Terraform-style plan/apply for cloned TTS voices on Alibaba Cloud (DashScope, OSS, IMS AI agents)."""
+
+
 state_app = typer.Typer(help="Inspect and edit the state (never the account).", no_args_is_help=True, **_PLAIN_HELP)
 app.add_typer(state_app, name="state")
 
@@ -75,12 +126,17 @@ class TextOrJson(StrEnum):
 
 FileOpt = Annotated[
     str | None,
-    typer.Option("-f", "--file", help="Path of voices.yaml (default: ./voices.yaml, or env VOICECTL_FILE)."),
+    typer.Option(
+        "-f", "--file", metavar="PATH", help="Path of voices.yaml (default: ./voices.yaml, or env VOICECTL_FILE)."
+    ),
 ]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Plain text, no colour or bold (also: env NO_COLOR).")]
 VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Debug logging to stderr (secrets scrubbed).")]
 LockTimeoutOpt = Annotated[
-    float, typer.Option("--lock-timeout", help="Seconds to wait for a held state lock before giving up.", min=0)
+    float,
+    typer.Option(
+        "--lock-timeout", metavar="SECONDS", help="Seconds to wait for a held state lock before giving up.", min=0
+    ),
 ]
 AllowDeleteOpt = Annotated[
     list[str] | None,
@@ -251,7 +307,9 @@ def validate(
 
 @command(app)
 def lint(
-    names: Annotated[list[str] | None, typer.Argument(help="Voices to lint (default: every voice).")] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(metavar="NAME", help="Voices to lint (default: every voice).")
+    ] = None,
     file: FileOpt = None,
     format: Annotated[TextOrJson, typer.Option("--format", help="Output format.")] = TextOrJson.text,
     no_color: NoColorOpt = False,
@@ -283,7 +341,9 @@ def lint(
 def plan(
     file: FileOpt = None,
     format: Annotated[Format, typer.Option("--format", help="text, markdown (PR comment) or json.")] = Format.text,
-    out: Annotated[str | None, typer.Option("--out", help="Save the plan to PLANFILE for `apply PLANFILE`.")] = None,
+    out: Annotated[
+        str | None, typer.Option("--out", metavar="PLANFILE", help="Save the plan to PLANFILE for `apply PLANFILE`.")
+    ] = None,
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 0: no changes, 2: changes, 3: blocked, 1: error.")
     ] = False,
@@ -347,14 +407,18 @@ def drift(
 
 @command(app)
 def apply(
-    planfile: Annotated[str | None, typer.Argument(help="A plan saved with `plan --out`.")] = None,
+    planfile: Annotated[str | None, typer.Argument(metavar="PLANFILE", help="A plan saved with `plan --out`.")] = None,
     file: FileOpt = None,
     auto_approve: Annotated[
         bool, typer.Option("--auto-approve", help="Do not ask; required when stdin is not a terminal.")
     ] = False,
-    parallelism: Annotated[int, typer.Option("--parallelism", help="Steps run at once.", min=1, max=64)] = 10,
+    parallelism: Annotated[
+        int, typer.Option("--parallelism", metavar="N", help="Steps run at once.", min=1, max=64)
+    ] = 10,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the review of new voices.")] = True,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for reviews.", min=0)] = 900.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", metavar="SECONDS", help="Seconds to wait for reviews.", min=0)
+    ] = 900.0,
     allow_delete: AllowDeleteOpt = None,
     replace: ReplaceOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
@@ -381,7 +445,9 @@ def apply(
             help="The approved plan (plan file or plan JSON): names what differs when the changes are not as approved.",
         ),
     ] = None,
-    report: Annotated[str | None, typer.Option("--report", help="Write a markdown report of the apply here.")] = None,
+    report: Annotated[
+        str | None, typer.Option("--report", metavar="FILE", help="Write a markdown report of the apply here.")
+    ] = None,
     format: Annotated[
         TextOrJson, typer.Option("--format", help="text, or json: the plan and its report as one document.")
     ] = TextOrJson.text,
@@ -478,7 +544,7 @@ def _confirm_apply(plan: Plan, *, err: bool = False) -> bool:
 
 @command(app)
 def show(
-    planfile: Annotated[str, typer.Argument(help="A plan saved with `plan --out`.")],
+    planfile: Annotated[str, typer.Argument(metavar="PLANFILE", help="A plan saved with `plan --out`.")],
     format: Annotated[Format, typer.Option("--format", help="text, markdown or json.")] = Format.text,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
@@ -491,8 +557,8 @@ def show(
 
 @command(app, "import")
 def import_(
-    name: Annotated[str, typer.Argument(help="Voice name declared in voices.yaml.")],
-    voice_id: Annotated[str, typer.Argument(help="Id of the existing voice in the account.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Voice name declared in voices.yaml.")],
+    voice_id: Annotated[str, typer.Argument(metavar="VOICE_ID", help="Id of the existing voice in the account.")],
     file: FileOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
     verbose: VerboseOpt = False,
@@ -525,7 +591,7 @@ def state_list(
 
 @command(state_app, "rm")
 def state_rm(
-    names: Annotated[list[str], typer.Argument(help="Voice names or addresses to forget.")],
+    names: Annotated[list[str], typer.Argument(metavar="NAME", help="Voice names or addresses to forget.")],
     file: FileOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
     verbose: VerboseOpt = False,
@@ -547,8 +613,8 @@ def state_rm(
 
 @command(state_app, "mv")
 def state_mv(
-    old: Annotated[str, typer.Argument(help="Current name in the state.")],
-    new: Annotated[str, typer.Argument(help="New name.")],
+    old: Annotated[str, typer.Argument(metavar="OLD", help="Current name in the state.")],
+    new: Annotated[str, typer.Argument(metavar="NEW", help="New name.")],
     file: FileOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
     verbose: VerboseOpt = False,
@@ -562,7 +628,7 @@ def state_mv(
 
 @command(app, "force-unlock")
 def force_unlock(
-    lock_id: Annotated[str, typer.Argument(help="The id printed with the lock.")],
+    lock_id: Annotated[str, typer.Argument(metavar="LOCK_ID", help="The id printed with the lock.")],
     file: FileOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Do not ask for confirmation.")] = False,
     verbose: VerboseOpt = False,
@@ -571,12 +637,16 @@ def force_unlock(
     from reconciler import operations
 
     desired = _load(file, read_audio=False)
+    # Checked before asking: confirming the removal of a lock that is not there would be a question for nothing.
+    held = operations.current_lock(desired)
+    if held is None:
+        _fail(f"the state is not locked: there is no lock {lock_id} to remove")
+    if held.id != lock_id:
+        _fail(f"the state is locked by {held.id}, not {lock_id}: {held.describe()}. Check the id and try again")
     if not force:
         if not sys.stdin.isatty():
             _fail("force-unlock asks for confirmation on a terminal; pass --force to skip it")
-        held = operations.current_lock(desired)
-        if held is not None and held.id == lock_id:
-            _out(f"Lock: {held.describe()}")
+        _out(f"Lock: {held.describe()}")
         if not typer.confirm("Remove this lock? Another run that still holds it would lose its protection"):
             return 1
     removed = operations.force_unlock(desired, lock_id)
@@ -587,7 +657,7 @@ def force_unlock(
 @command(app)
 def voices(
     file: FileOpt = None,
-    search: Annotated[str | None, typer.Option("--search", help="Filter by name or voice id.")] = None,
+    search: Annotated[str | None, typer.Option("--search", metavar="TEXT", help="Filter by name or voice id.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Include unmanaged voices.")] = False,
     format: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = TextOrJson.text,
     no_color: NoColorOpt = False,
@@ -615,7 +685,7 @@ def voices(
 
 @command(app, "agent-config")
 def agent_config(
-    agent_id: Annotated[str, typer.Argument(help="IMS AIAgentId.")],
+    agent_id: Annotated[str, typer.Argument(metavar="AGENT_ID", help="IMS AIAgentId.")],
     file: FileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:

@@ -597,7 +597,10 @@ def test_a_held_lock_refuses_writers_until_force_unlocked(tmp_path: Path) -> Non
     assert p.snapshot() == before
 
     wrong = p.cli("force-unlock", "WRONG", "--force")
-    assert wrong.exit_code == 1 and "does not match" in wrong.stderr
+    assert wrong.exit_code == 1 and f"locked by {lock.id}, not WRONG" in wrong.stderr
+    # The id is checked before anyone is asked: no confirmation (and no --force hint) for a wrong id.
+    wrong = p.cli("force-unlock", "WRONG")
+    assert wrong.exit_code == 1 and f"locked by {lock.id}, not WRONG" in wrong.stderr and "--force" not in wrong.stderr
     unasked = p.cli("force-unlock", lock.id)  # stdin is not a terminal: no one to ask
     assert unasked.exit_code == 1 and "--force" in unasked.stderr
     assert p.lock_store().current_lock() is not None
@@ -605,6 +608,8 @@ def test_a_held_lock_refuses_writers_until_force_unlocked(tmp_path: Path) -> Non
     removed = p.cli("force-unlock", lock.id, "--force")
     assert removed.exit_code == 0 and lock.id in removed.stdout
     assert p.lock_store().current_lock() is None
+    gone = p.cli("force-unlock", lock.id)
+    assert gone.exit_code == 1 and "the state is not locked" in gone.stderr
     assert p.cli("state", "rm", "narrator").exit_code == 0
 
 
