@@ -282,6 +282,7 @@ def validate(
 ) -> int:
     """Check voices.yaml and every source audio offline (no credentials, no network)."""
     from reconciler.config.loader import resolve_config_path, validate_file
+    from reconciler.ui.summary import plural
 
     path = resolve_config_path(file)
     result = validate_file(path, lint=not no_lint)
@@ -294,14 +295,13 @@ def validate(
     con = _console(no_color)
     if result.valid and result.desired:
         d = result.desired
+        warnings = f", {plural(len(result.warnings), 'warning')}" if result.warnings else ""
         con.print(
-            f"{path} is valid: {len(d.voices)} voice{'s' if len(d.voices) != 1 else ''}, "
-            f"{len(d.bindings)} binding{'s' if len(d.bindings) != 1 else ''}"
-            + (f", {len(result.warnings)} warning(s)." if result.warnings else "."),
+            f"{path} is valid: {plural(len(d.voices), 'voice')}, {plural(len(d.bindings), 'binding')}{warnings}.",
             style="green",
         )
         return 0
-    con.print(f"{len(result.errors)} error(s) in {path}.", style="bold red")
+    con.print(f"{plural(len(result.errors), 'error')} in {path}.", style="bold red")
     return 1
 
 

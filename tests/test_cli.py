@@ -522,6 +522,8 @@ def test_no_wait_leaves_voices_under_review_and_a_rerun_finishes(tmp_path: Path)
     assert "Under review: voice.support-en" in first.stdout and "Under review: voice.sales-zh" in first.stdout
     assert "Waiting for review: binding.agent1.tts" in first.stdout
     assert "Apply complete for now" in first.stdout and "rerun apply" in first.stdout
+    # Two CosyVoice voices left under review (the Qwen narrator has no review) and the binding that waits.
+    assert "2 voices left under review and 1 step waiting for a review to end (--no-wait)" in first.stdout
     ids = {name: r["voice_id"] for name, r in p.state()["voices"].items()}
     assert p.state()["voices"]["support-en"]["status"] == "DEPLOYING"
 

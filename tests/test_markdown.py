@@ -211,7 +211,7 @@ def test_apply_report_of_a_thousand_steps_is_trimmed_done_first() -> None:
     assert (
         f"**❌ {summary_of(report)}**" in head and "Apply incomplete: 1000 done, 40 failed, 30 not attempted." in head
     )
-    assert "_10 voice(s) still under review" in head
+    assert "_10 voices are still under review" in head
     assert re.search(r"_Showing \d+ of 1080 rows: the rest were trimmed", head)
     # Failures, not-attempted and under-review rows are all kept; only "Done" was trimmed.
     assert sum(r.startswith("| `voice.f") for r in table_rows(md)) == 40

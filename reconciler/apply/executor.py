@@ -28,7 +28,8 @@ from reconciler.providers.base import Provider
 from reconciler.state import edits
 from reconciler.state.journal import StateJournal
 
-Progress = Callable[[str, str, str], None]  # (address, message, kind: "done" | "failed" | "info")
+# (address, message, kind: "done" | "failed" | "info" | "heartbeat"); heartbeats come every review sweep
+Progress = Callable[[str, str, str], None]
 
 
 @dataclass(frozen=True)
@@ -268,8 +269,15 @@ class Executor:
             return
         for step in waiting.values():
             self.progress(step.address, "waiting for review", "info")
-        outcome = wait_for_review(self.provider.voices, set(waiting), timeout=self.timeout, sleep=self.sleep)
+        outcome = wait_for_review(
+            self.provider.voices, set(waiting), timeout=self.timeout, sleep=self.sleep, on_tick=self._heartbeat
+        )
         self._record_review(outcome, waiting)
+
+    def _heartbeat(self, pending: int, elapsed: float) -> None:
+        """Each sweep of the review wait; the view decides how often to show it (kind "heartbeat")."""
+        voices = "1 voice" if pending == 1 else f"{pending} voices"
+        self.progress("review", f"{voices} still under review after {elapsed:.0f} s", "heartbeat")
 
     def _record_review(self, outcome: ReviewOutcome, waiting: dict[str, Step]) -> None:
         self.reviewed.update(outcome.statuses)

@@ -36,10 +36,14 @@ def wait_for_review(
     timeout: float,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    on_tick: Callable[[int, float], None] | None = None,
 ) -> ReviewOutcome:
+    """Sweep until every voice left review or `timeout` passed. `on_tick(pending, elapsed)` hears of each
+    sweep that leaves voices pending (a heartbeat for logs that would otherwise be silent for minutes)."""
     outcome = ReviewOutcome()
     pending = set(voice_ids)
-    deadline = clock() + timeout
+    start = clock()
+    deadline = start + timeout
     tick = FIRST_TICK
     while True:
         listed = {v.voice_id: v.status for v in voices.list_for_review(pending)}
@@ -55,6 +59,8 @@ def wait_for_review(
                     pending.discard(voice_id)
         if not pending:
             return outcome
+        if on_tick is not None:
+            on_tick(len(pending), clock() - start)
         remaining = deadline - clock()
         if remaining <= 0:
             return outcome  # what is still DEPLOYING in it timed out

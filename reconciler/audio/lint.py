@@ -19,6 +19,7 @@ measured value, the limit and the fix; callers put the file's name in front.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,7 +155,7 @@ def _speech_findings(m: Metrics, model: ModelInfo) -> list[Finding]:
             _error(
                 "continuous_speech",
                 QUALITY,
-                f"longest continuous speech is {m.longest_speech:.1f} s (gaps under {GAP_CLOSE} s closed); "
+                f"longest continuous speech is {_down(m.longest_speech)} s (gaps under {GAP_CLOSE} s closed); "
                 f"{model.name} needs at least {need:.0f} s: record a passage read without stopping",
             )
         )
@@ -164,7 +165,7 @@ def _speech_findings(m: Metrics, model: ModelInfo) -> list[Finding]:
             _error(
                 "pause",
                 QUALITY,
-                f"pause of {m.longest_pause:.1f} s without speech ({_span(m.pause_start, end, m.analysed)}); "
+                f"pause of {_up(m.longest_pause)} s without speech ({_span(m.pause_start, end, m.analysed)}); "
                 f"pauses must stay under {MAX_PAUSE:.0f} s: cut it shorter or record again",
             )
         )
@@ -183,7 +184,7 @@ def _quality_findings(m: Metrics, duration: float) -> list[Finding]:
         found.append(
             _warning(
                 "snr",
-                f"estimated SNR is {m.snr_db:.1f} dB (WADA-SNR); it should be at least {MIN_SNR_DB:.0f} dB: record "
+                f"estimated SNR is {_down(m.snr_db)} dB (WADA-SNR); it should be at least {MIN_SNR_DB:.0f} dB: record "
                 "in a quiet room without music or other voices, microphone close to the speaker",
             )
         )
@@ -191,7 +192,7 @@ def _quality_findings(m: Metrics, duration: float) -> list[Finding]:
         found.append(
             _warning(
                 "clipping",
-                f"{m.clipping:.2%} of the samples are clipped (at full scale); at most {MAX_CLIPPING:.1%} is "
+                f"{_up(m.clipping * 100, 2)}% of the samples are clipped (at full scale); at most {MAX_CLIPPING:.1%} is "
                 "acceptable: record again with lower input gain (peaks around -6 dBFS)",
             )
         )
@@ -199,7 +200,7 @@ def _quality_findings(m: Metrics, duration: float) -> list[Finding]:
         found.append(
             _warning(
                 "loudness",
-                f"loudness is {m.lufs:.1f} LUFS (ITU-R BS.1770); it should be at least {MIN_LUFS:.0f} LUFS: record "
+                f"loudness is {_down(m.lufs)} LUFS (ITU-R BS.1770); it should be at least {MIN_LUFS:.0f} LUFS: record "
                 "with more input gain or normalize, e.g. `ffmpeg -i INPUT -af loudnorm=I=-20 OUTPUT.wav`",
             )
         )
@@ -221,6 +222,18 @@ def _error(check: str, code: str, message: str) -> Finding:
 
 def _warning(check: str, message: str) -> Finding:
     return Finding(QUALITY, message, False, check)
+
+
+# A measured value shown beside its limit is rounded away from the limit, so the message never contradicts
+# itself ("SNR is 20.0 dB; it should be at least 20 dB" for 19.96 dB).
+def _down(value: float, decimals: int = 1) -> str:
+    scale = 10**decimals
+    return f"{math.floor(value * scale) / scale:.{decimals}f}"
+
+
+def _up(value: float, decimals: int = 1) -> str:
+    scale = 10**decimals
+    return f"{math.ceil(value * scale) / scale:.{decimals}f}"
 
 
 def _db(value: float) -> str:

@@ -7,6 +7,7 @@ import math
 import os
 from typing import Any
 
+from reconciler.catalog import MODELS
 from reconciler.config.reporter import Reporter, as_mapping
 from reconciler.config.schema_messages import suggest
 from reconciler.model import DEFAULT_NODE, AccountSpec
@@ -69,7 +70,10 @@ def check_bindings(report: Reporter, bindings: list[Any], voices: list[Any], nam
         elif isinstance(voice_name, str):
             voice_model = voices[names[voice_name]].get("model")
             model = binding.get("model")
-            if isinstance(model, str) and isinstance(voice_model, str) and model != voice_model:
+            # A voice whose own model is unknown has its error (with a "did you mean") already: telling the
+            # binding to copy that typo would be a second, wrong fix.
+            known = isinstance(voice_model, str) and voice_model in MODELS
+            if isinstance(model, str) and known and model != voice_model:
                 report.error(
                     ("bindings", i, "model"),
                     f"binding model {model!r} differs from voice {voice_name!r}'s model {voice_model!r}: a "
@@ -111,6 +115,15 @@ def check_account(report: Reporter, account: dict[str, Any], voices: list[Any]) 
                 "(and AccessKeys), or use state.backend: local"
                 + (" (audio_delivery: inline needs no bucket, the oss state backend does)" if inline else ""),
             )
+    quota = account.get("quota", AccountSpec.quota)
+    if isinstance(quota, int) and not isinstance(quota, bool) and len(voices) > quota:
+        # A warning, not an error: the quota is the account's, and it may have been raised in the console.
+        report.warn(
+            ("voices",),
+            f"{len(voices)} voices are declared but account.quota is {quota}: the declared voices alone exceed "
+            "it, so plan will block (unmanaged voices count too). Remove voices, split them across accounts, "
+            "or raise account.quota if the account's limit was raised",
+        )
     guards = as_mapping(account.get("guards"))
     fraction = guards.get("max_delete_fraction")
     if isinstance(fraction, float) and math.isnan(fraction):

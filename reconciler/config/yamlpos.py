@@ -109,6 +109,50 @@ def load_yaml(raw: bytes) -> LoadedYaml:
     return out
 
 
+# PyYAML's wording of its common problems -> what happened and the fix, and whether the place to show is where
+# the construct began (an unclosed bracket or quote is reported at the end of the file, far from the cause).
+_SYNTAX_HINTS: tuple[tuple[str, str, bool], ...] = (
+    ("found character '\\t'", "a tab character: YAML indents with spaces only; replace the tab with spaces", False),
+    ("expected ',' or ']'", "a [ list is not closed: add the ], or quote a value that starts with [", True),
+    ("expected ',' or '}'", "a { mapping is not closed: add the }, or quote a value that starts with {", True),
+    ("found unexpected end of stream", "a quote is opened here and never closed: close it", True),
+    (
+        "mapping values are not allowed here",
+        "a ': ' inside a plain value: quote the value, or fix this line's indentation",
+        False,
+    ),
+    ("could not find expected ':'", "a line that is not `key: value`: add the colon, or quote the value", False),
+    (
+        "did not find expected key",
+        "this line's indentation does not match the lines above it: align it with its siblings",
+        False,
+    ),
+    (
+        "expected <block end>",
+        "this line's indentation does not match the lines above it: align it with its siblings",
+        False,
+    ),
+    (
+        "did not find expected '-' indicator",
+        "a list item must start with '- ' at the same indentation as the others",
+        False,
+    ),
+    (
+        "found undefined alias",
+        "an *alias without its &anchor: voices.yaml takes no anchors or aliases; write the value out",
+        False,
+    ),
+)
+
+
+def syntax_hint(problem: str, context: str) -> tuple[str, bool]:
+    """A YAML syntax problem in words a user can act on, and whether to point at where the construct began."""
+    for needle, hint, at_context in _SYNTAX_HINTS:
+        if needle in problem or needle in context:
+            return hint, at_context
+    return f"{problem or context}: check the indentation (spaces only) and the quoting on this line", False
+
+
 def _compose_python(text: str) -> tuple[yaml.Node | None, yaml.SafeLoader]:
     loader = None
     try:
@@ -117,9 +161,10 @@ def _compose_python(text: str) -> tuple[yaml.Node | None, yaml.SafeLoader]:
         _refuse_aliases_and_depth(text, yaml.SafeLoader)
         return loader.get_single_node(), loader
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
+        message, at_context = syntax_hint(e.problem or "", e.context or "")
+        mark = (e.context_mark if at_context else None) or e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise YamlError(f"YAML syntax error: {e.problem or e.context}", line, col) from None
+        raise YamlError(f"YAML syntax error: {message}", line, col) from None
     except yaml.reader.ReaderError as e:
         line = text.count("\n", 0, e.position) + 1
         column = e.position - (text.rfind("\n", 0, e.position) + 1) + 1

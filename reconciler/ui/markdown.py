@@ -241,7 +241,8 @@ def render_report_markdown(report: ApplyReport, plan: Plan, *, limit: int = MARK
         "",
     ]
     if report.pending_review:
-        head += [f"_{len(report.pending_review)} voice(s) still under review: rerun apply to wait and bind them._", ""]
+        waiting = plural(len(report.pending_review), "voice is", "voices are")
+        head += [f"_{waiting} still under review: rerun apply to wait and bind them._", ""]
     urgent = [
         ("Failed", [f"| {_code(a)} | {_cell(e)} |" for a, e in report.failed]),
         ("Not attempted", [f"| {_code(a)} | {_cell(r)} |" for a, r in report.not_attempted]),

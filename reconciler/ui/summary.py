@@ -37,8 +37,9 @@ def report_summary(report: ApplyReport) -> str:
     if not report.ok:
         return f"Apply incomplete: {counts}."
     if report.waiting:
-        return (
-            f"Apply complete for now: {counts}; {len(report.deferred)} waiting for a review to end "
-            "(--no-wait): rerun apply to finish them."
-        )
+        # The voices --no-wait left under review, and the steps (binds, retirements) that wait for them.
+        left = [f"{plural(len(report.pending_review), 'voice')} left under review"] if report.pending_review else []
+        if report.deferred:
+            left.append(f"{plural(len(report.deferred), 'step')} waiting for a review to end")
+        return f"Apply complete for now: {counts}; {' and '.join(left)} (--no-wait): rerun apply to finish them."
     return f"Apply complete: {counts}."
