@@ -648,7 +648,7 @@ def scenario_concurrency(target: str) -> Callable[[Context], Outcome]:
                 taken_over and rc_d == 0, f"broken lock: the apply that took over: exit {rc_d}: {tail(d.text)}"
             )
             outcome.check(
-                rc_a == 1 and re.search(r"lock .*(was )?broken|lock was broken", a.text) is not None,
+                rc_a == 1 and re.search(r"lost the state lock|lock .*(was )?broken", a.text) is not None,
                 f"broken lock: the broken writer should stop with a conflict: exit {rc_a}: {tail(a.text)}",
             )
             converge(project, outcome, "broken lock")

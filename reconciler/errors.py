@@ -92,6 +92,10 @@ class StateConflict(VoicectlError):
     """The state changed under us (our lock was broken, or a newer serial exists)."""
 
 
+class LockLost(StateConflict):
+    """This run's lease on the state lock ended (it stalled past it, or another run took the lock over)."""
+
+
 class StateCorrupt(VoicectlError):
     """The state document cannot be read. The message names a previous version to recover from."""
 

@@ -377,19 +377,43 @@ class StateDoc:
 
 @dataclass(frozen=True)
 class LockInfo:
+    """A state lock, which is a lease: its holder renews it while it runs (see reconciler.state.lease).
+
+    `host`, `pid` and `pid_start` (the process's start time, so a reused pid is not taken for the holder) let
+    a run on the same host see that the holder is gone; `lease` (seconds) and `expires` (ISO-8601 UTC, by the
+    holder's clock at its last renewal) say when a holder that stopped renewing loses it. A lock written by an
+    older voicectl has none of these: it never expires and needs `force-unlock`."""
+
     id: str
     operation: str
     who: str  # user@host
     created: str  # ISO-8601 UTC
+    host: str = ""
+    pid: int = 0
+    pid_start: str = ""
+    lease: float = 0.0  # seconds; 0: no lease (an older voicectl's lock)
+    expires: str = ""  # ISO-8601 UTC
 
-    def to_json(self) -> dict[str, str]:
-        return {"id": self.id, "operation": self.operation, "who": self.who, "created": self.created}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "operation": self.operation, "who": self.who, "created": self.created}
+        if self.lease:
+            out.update(host=self.host, pid=self.pid, pid_start=self.pid_start, lease=self.lease, expires=self.expires)
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LockInfo:
         return cls(
-            id=str(data["id"]), operation=str(data["operation"]), who=str(data["who"]), created=str(data["created"])
+            id=str(data["id"]),
+            operation=str(data["operation"]),
+            who=str(data["who"]),
+            created=str(data["created"]),
+            host=str(data.get("host") or ""),
+            pid=int(data.get("pid") or 0),
+            pid_start=str(data.get("pid_start") or ""),
+            lease=float(data.get("lease") or 0.0),
+            expires=str(data.get("expires") or ""),
         )
 
     def describe(self) -> str:
-        return f"ID {self.id}, operation {self.operation}, held by {self.who} since {self.created}"
+        lease = f"; its lease ends {self.expires} unless renewed" if self.expires else ""
+        return f"ID {self.id}, operation {self.operation}, held by {self.who} since {self.created}{lease}"

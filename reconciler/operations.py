@@ -27,6 +27,7 @@ from reconciler.providers.base import Provider
 from reconciler.providers.snapshot import read_live
 from reconciler.state import edits
 from reconciler.state.journal import StateJournal
+from reconciler.state.lease import LeaseKeeper
 from reconciler.ui.approval import render_changes_refusal, render_stale_refusal
 
 PLANFILE_KIND = "voicectl-plan"
@@ -53,14 +54,17 @@ def plan(desired: Desired, options: PlanOptions) -> Plan:
 
 
 @contextmanager
-def _locked_provider(desired: Desired, operation: str, lock_timeout: float) -> Iterator[tuple[Provider, LockInfo]]:
-    """The opened account with the state lock held; both are given back however the body ends."""
+def _locked_provider(desired: Desired, operation: str, lock_timeout: float) -> Iterator[tuple[Provider, LeaseKeeper]]:
+    """The opened account with the state lock held and its lease renewed; both are given back however the
+    body ends. The keeper's `lock` is the current lock (renewals extend it)."""
     with open_provider(desired) as provider:
         lock = provider.state.acquire_lock(operation, lock_timeout)
+        keeper = LeaseKeeper(provider.state, lock).start()
         try:
-            yield provider, lock
+            yield provider, keeper
         finally:
-            provider.state.release_lock(lock)
+            keeper.stop()
+            provider.state.release_lock(keeper.lock)
 
 
 # -- plan files ---------------------------------------------------------------------------------------
@@ -153,7 +157,8 @@ def apply(
 ) -> ApplyOutcome:
     """Lock, re-plan from fresh inputs, refuse if stale, not as approved or blocked, confirm, execute,
     unlock: nothing is done unless the plan computed now is the one that was approved."""
-    with _locked_provider(desired, "apply", request.lock_timeout) as (provider, lock):
+    with _locked_provider(desired, "apply", request.lock_timeout) as (provider, keeper):
+        lock = keeper.lock
         plan = compute_plan(provider, desired, request.options)
         _check_approval(plan, request, on_plan)
         if on_plan and not request.expect_changes:  # shown already by _check_approval
@@ -167,7 +172,7 @@ def apply(
             return ApplyOutcome(plan, None)
         if confirm is not None and not confirm(plan):
             return ApplyOutcome(plan, None, cancelled=True)
-        journal = StateJournal(provider.state, prior, lock)
+        journal = StateJournal(provider.state, prior, lock, lease=keeper)
         executor = Executor(provider, desired, plan, journal, request.run, progress)
         return ApplyOutcome(plan, executor.run())
 
@@ -193,8 +198,8 @@ def _check_approval(plan: Plan, request: ApplyRequest, on_plan: Callable[[Plan],
 def _locked(
     desired: Desired, operation: str, lock_timeout: float, change: Callable[[Provider, StateDoc], StateDoc]
 ) -> StateDoc:
-    with _locked_provider(desired, operation, lock_timeout) as (provider, lock):
-        return provider.state.write(change(provider, provider.state.read()), lock)
+    with _locked_provider(desired, operation, lock_timeout) as (provider, keeper):
+        return provider.state.write(change(provider, provider.state.read()), keeper.lock)
 
 
 def import_voice(desired: Desired, name: str, voice_id: str, *, lock_timeout: float = 0.0) -> VoiceRecord:

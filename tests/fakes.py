@@ -182,6 +182,9 @@ class MemoryStateStore:
         self.lock = LockInfo(str(uuid.uuid4()), operation, "test@host", "2026-01-01T00:00:00Z")
         return self.lock
 
+    def renew_lock(self, lock: LockInfo) -> LockInfo | None:
+        return lock if self.lock and self.lock.id == lock.id else None
+
     def release_lock(self, lock: LockInfo) -> None:
         if self.lock and self.lock.id == lock.id:
             self.lock = None

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from reconciler.errors import LockHeld, StateConflict, StateCorrupt, VoicectlError
+from reconciler.errors import LockHeld, LockLost, StateConflict, StateCorrupt, VoicectlError
 from reconciler.model import StateDoc, VoiceRecord
 from tests.emulator import Emulator
 from tests.test_aliyun_support import (
@@ -104,7 +104,7 @@ def test_writer_whose_lock_was_broken_gets_conflict(emu: Emulator) -> None:
 
     b.force_unlock(lock_a.id)
     lock_b = b.acquire_lock("apply")
-    with pytest.raises(StateConflict, match="was broken"):
+    with pytest.raises(LockLost, match="this run lost the state lock"):
         a.write(base, lock_a)
 
     # Even past the lock check (the lock was broken and given back meanwhile), the serial is taken.
@@ -144,3 +144,77 @@ def test_state_reads_survive_faults(emu: Emulator) -> None:
     emu.inject("oss", "ListObjectsV2", "429")
     emu.inject("oss", "GetObject", "500", times=2)
     assert store.read().serial == 1
+
+
+# -- the lease --------------------------------------------------------------------------------------------
+
+
+def test_a_live_lock_is_never_taken_over_by_a_skewed_local_clock(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Expiry is judged by the service's clock. With this machine 5 minutes ahead of OSS, a lock taken a moment
+    ago looks 300 s old to the local clock: a run that trusted it would break a live 60 s lease."""
+    monkeypatch.setenv("VOICECTL_LOCK_LEASE", "60")
+    emu.oss_clock_offset = -300.0
+    a, b = state_store(emu.env()), state_store(emu.env())
+    held = a.acquire_lock("apply")
+    with pytest.raises(LockHeld, match="its lease ends"):
+        b.acquire_lock("apply")
+    assert b.current_lock() == held
+
+    # The service's clock moves past the lease (no renewal came): now it is taken over, with a note.
+    emu.oss_clock_offset = 120.0
+    taken = b.acquire_lock("apply")
+    assert b.current_lock() == taken and taken.id != held.id
+    with pytest.raises(LockLost, match="this run lost the state lock"):
+        a.write(StateDoc(), held)  # the old holder, woken up: fenced
+    assert not [k for k in emu.objects(BUCKET) if "/takeover-" in k or "/lease-" in k]  # cleaned up
+
+
+def test_renewals_keep_a_lease_alive_and_stopping_them_lets_it_go(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.state.lease import LeaseKeeper
+
+    monkeypatch.setenv("VOICECTL_LOCK_LEASE", "2")
+    a, b = state_store(emu.env()), state_store(emu.env())
+    held = a.acquire_lock("apply")
+    keeper = LeaseKeeper(a, held).start()
+    try:
+        time.sleep(3.5)  # past the lease, but renewed every 0.67 s
+        with pytest.raises(LockHeld):
+            b.acquire_lock("apply")
+        keeper.check()  # still ours
+    finally:
+        keeper.stop()
+    taken = b.acquire_lock("apply", timeout=6)  # polls until the lease ran out, then takes it over
+    assert taken.id != held.id
+    assert a.renew_lock(held) is None  # a late renewal finds the lock gone and changes nothing
+    assert b.current_lock() == taken
+
+
+def test_two_takers_of_an_expired_lock_exactly_one_proceeds(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOICECTL_LOCK_LEASE", "2")
+    dead = state_store(emu.env()).acquire_lock("apply")  # never renewed, never released: a killed run
+    emu.oss_clock_offset = 10.0
+    stores = [state_store(emu.env()) for _ in range(4)]
+    results: list[object] = [None] * len(stores)
+    start = threading.Barrier(len(stores))
+
+    def take(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = stores[i].acquire_lock("apply")
+        except LockHeld as e:
+            results[i] = e
+
+    threads = [threading.Thread(target=take, args=(i,)) for i in range(len(stores))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    winners = [r for r in results if not isinstance(r, LockHeld)]
+    assert len(winners) == 1, results
+    assert stores[0].current_lock() == winners[0] and winners[0].id != dead.id  # type: ignore[union-attr]
+    losers = [r for r in results if isinstance(r, LockHeld)]
+    assert all(e.holder == winners[0] for e in losers)  # they name the new holder, not the dead one

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.errors import LockHeld, StateConflict, StateCorrupt, VoicectlError
+from reconciler.errors import LockHeld, LockLost, StateConflict, StateCorrupt, VoicectlError
 from reconciler.model import BindingRecord, LockInfo, StateDoc, VoiceRecord
 from reconciler.state.local import HISTORY_KEEP, LocalStateStore
 
@@ -234,7 +234,7 @@ def test_broken_lock_cannot_overwrite_newer_state(store: LocalStateStore) -> Non
     store.force_unlock(lock_a.id)  # somebody decided run A was dead
     lock_b = store.acquire_lock("apply")
     written_b = store.write(sample_doc(store.read(), 2), lock_b)
-    with pytest.raises(StateConflict, match=r"your lock was broken \(force-unlock\?\)"):
+    with pytest.raises(LockLost, match=r"this run lost the state lock .*force-unlock removed it"):
         store.write(sample_doc(doc_a, 5), lock_a)
     assert store.read() == written_b
     store.release_lock(lock_a)  # a broken holder's release leaves the new holder's lock alone
@@ -330,17 +330,69 @@ def test_waiting_for_the_lock_times_out(store: LocalStateStore) -> None:
     assert store.current_lock() == held
 
 
-def test_lock_survives_killed_holder_until_force_unlock(store: LocalStateStore) -> None:
+def test_a_killed_holders_lock_is_taken_over_at_once(store: LocalStateStore, caplog: pytest.LogCaptureFixture) -> None:
     proc, lock_id = spawn_holder(Path(store.path), "sleep")
+    dead = store.current_lock()
+    assert dead is not None and dead.id == lock_id and dead.pid == proc.pid and dead.lease > 0
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
-    assert store.current_lock() is not None and store.current_lock().id == lock_id  # type: ignore[union-attr]
+    assert store.current_lock() == dead  # the file stays behind a SIGKILL ...
+    with caplog.at_level("WARNING", logger="voicectl.lock"):
+        mine = store.acquire_lock("apply")  # ... but its holder is gone: no wait, no force-unlock
+    assert store.current_lock() == mine and mine.id != lock_id
+    note = caplog.text
+    assert "took over the state lock of a run that is gone" in note and f"process {proc.pid}" in note
+    assert dead.who in note and dead.operation in note and dead.created in note
+
+
+def test_a_live_holders_lock_is_not_taken_over(store: LocalStateStore) -> None:
+    proc, lock_id = spawn_holder(Path(store.path), "sleep")
+    try:
+        with pytest.raises(LockHeld, match="its lease ends"):
+            store.acquire_lock("apply", timeout=0.3)
+        assert store.current_lock().id == lock_id  # type: ignore[union-attr]
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_a_reused_pid_is_not_the_holder(store: LocalStateStore) -> None:
+    """The pid is alive but started at another time: another process reuses it, so the holder is gone."""
+    import dataclasses
+    import json
+
+    lock = store.acquire_lock("apply")
+    forged = dataclasses.replace(lock, pid=os.getpid(), pid_start="1")  # this process, but "started" at tick 1
+    Path(store.lock_path).write_text(json.dumps(forged.to_json()), encoding="utf-8")
+    assert store.acquire_lock("apply").id != lock.id
+
+
+def test_a_lock_from_another_host_waits_for_its_lease(store: LocalStateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+    import json
+    import time
+
+    from reconciler.state.lock import iso_utc
+
+    lock = store.acquire_lock("apply")
+    elsewhere = dataclasses.replace(lock, host="another-host", pid=1, expires=iso_utc(time.time() + 30))
+    Path(store.lock_path).write_text(json.dumps(elsewhere.to_json()), encoding="utf-8")
     with pytest.raises(LockHeld):
-        store.acquire_lock("apply", timeout=0.3)
-    removed = store.force_unlock(lock_id)
-    assert removed.id == lock_id
-    assert store.current_lock() is None
-    store.acquire_lock("apply")
+        store.acquire_lock("apply")  # pid 1 means nothing here: only the lease can free it
+    expired = dataclasses.replace(elsewhere, expires=iso_utc(time.time() - 5))
+    Path(store.lock_path).write_text(json.dumps(expired.to_json()), encoding="utf-8")
+    assert store.acquire_lock("apply").id != lock.id
+
+
+def test_an_older_voicectls_lock_without_a_lease_needs_force_unlock(store: LocalStateStore) -> None:
+    import json
+
+    os.makedirs(os.path.dirname(store.path), exist_ok=True)
+    old = {"id": "old-lock", "operation": "apply", "who": "a@b", "created": "2026-01-01T00:00:00Z"}
+    Path(store.lock_path).write_text(json.dumps(old), encoding="utf-8")
+    with pytest.raises(LockHeld):
+        store.acquire_lock("apply")
+    assert store.force_unlock("old-lock").id == "old-lock"
 
 
 def test_force_unlock_refuses_wrong_id_and_no_lock(store: LocalStateStore) -> None:
@@ -362,3 +414,28 @@ def test_unreadable_lock_is_held_by_unknown(store: LocalStateStore, content: byt
         store.acquire_lock("apply")
     assert store.force_unlock("unknown").id == "unknown"
     assert store.current_lock() is None
+
+
+def test_a_holder_past_its_lease_refuses_to_act(store: LocalStateStore) -> None:
+    """SIGSTOP past the lease, then SIGCONT: the keeper's check fails before the next step, and fencing
+    refuses the state write of a step already under way once another run took the lock over."""
+    import dataclasses
+
+    from reconciler.state.lease import LeaseKeeper
+    from reconciler.state.lock import iso_utc
+
+    now = [0.0]
+    lock = store.acquire_lock("apply")
+    keeper = LeaseKeeper(store, lock, clock=lambda: now[0])
+    keeper.check()
+    now[0] = lock.lease + 1  # stopped, without renewals, past the lease
+    with pytest.raises(LockLost, match="lease expired"):
+        keeper.check()
+
+    # Meanwhile another run saw the lease expire and took the lock over: our write is refused.
+    expired = dataclasses.replace(lock, expires=iso_utc(0))
+    Path(store.lock_path).write_text(json.dumps(expired.to_json()), encoding="utf-8")
+    other = LocalStateStore(store.path).acquire_lock("apply")
+    with pytest.raises(LockLost, match="this run lost the state lock"):
+        store.write(StateDoc(), lock)
+    assert store.renew_lock(lock) is None and store.current_lock() == other

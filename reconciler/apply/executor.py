@@ -102,6 +102,7 @@ class Executor:
             self._hold(step, held)
             return
         try:
+            self.journal.check_lease()
             self._ops[step.op](step)
         except StateConflict:
             raise  # our lock was broken or the state moved on: stop everything, record nothing more

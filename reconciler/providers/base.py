@@ -110,7 +110,12 @@ class StateStore(Protocol):
         ...
 
     def acquire_lock(self, operation: str, timeout: float = 0.0) -> LockInfo:
-        """Take the lock, waiting up to `timeout` seconds. Raises LockHeld naming the holder."""
+        """Take the lock, waiting up to `timeout` seconds; take it over (with a logged note) when its holder
+        is dead or its lease expired. Raises LockHeld naming the holder."""
+        ...
+
+    def renew_lock(self, lock: LockInfo) -> LockInfo | None:
+        """Extend `lock`'s lease; the renewed lock, or None when the lock is no longer `lock`."""
         ...
 
     def release_lock(self, lock: LockInfo) -> None: ...

@@ -16,6 +16,12 @@ class StateWriter(Protocol):
     def write(self, doc: StateDoc, lock: LockInfo) -> StateDoc: ...
 
 
+class Lease(Protocol):
+    def check(self) -> None:
+        """Raise LockLost when this run no longer holds the lock (reconciler.state.lease.LeaseKeeper)."""
+        ...
+
+
 @dataclass
 class _Pending:
     change: Callable[[StateDoc], StateDoc]
@@ -33,11 +39,18 @@ class StateJournal:
     write is two requests, which made 10 workers' creates wait on the journal rather than on the rate limit).
     """
 
-    def __init__(self, store: StateWriter, doc: StateDoc, lock: LockInfo):
+    def __init__(self, store: StateWriter, doc: StateDoc, lock: LockInfo, *, lease: Lease | None = None):
         self._store, self._lock_info, self.doc = store, lock, doc
+        self._lease = lease
         self._queue_mutex = threading.Lock()
         self._write_mutex = threading.Lock()
         self._queue: list[_Pending] = []
+
+    def check_lease(self) -> None:
+        """Before a step changes the account: refuse (LockLost) once the lease is gone, so a run that was
+        stopped past its lease and woke up never acts for a lock another run now holds."""
+        if self._lease is not None:
+            self._lease.check()
 
     def update(self, change: Callable[[StateDoc], StateDoc]) -> None:
         mine = _Pending(change)

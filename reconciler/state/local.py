@@ -19,6 +19,7 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
 import re
 import shlex
@@ -28,9 +29,20 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from reconciler.errors import LockHeld, StateConflict, StateCorrupt, VoicectlError
+from reconciler.errors import LockHeld, LockLost, StateConflict, StateCorrupt, VoicectlError
 from reconciler.model import STATE_FORMAT_VERSION, LockInfo, StateDoc
-from reconciler.state.lock import UNKNOWN, iso_utc, lock_to_remove, new_lock
+from reconciler.state.lock import (
+    UNKNOWN,
+    expired_by_local_clock,
+    holder_is_dead,
+    iso_utc,
+    lock_to_remove,
+    new_lock,
+    renewed,
+    takeover_note,
+)
+
+log = logging.getLogger("voicectl.lock")
 
 HISTORY_DIR = "state.history"
 HISTORY_KEEP = 20
@@ -122,9 +134,10 @@ class LocalStateStore:
             holder = self.current_lock()
             if holder is None or holder.id != lock.id:
                 now = f"it is now held by {holder.describe()}" if holder else "no lock is held now"
-                raise StateConflict(
-                    f"your lock was broken (force-unlock?): lock {lock.id} on {self.location} is gone and "
-                    f"{now}. Nothing was written; run again to plan against the current state."
+                raise LockLost(
+                    f"this run lost the state lock {lock.id} on {self.location} (its lease ran out and another "
+                    f"run took it over, or force-unlock removed it); {now}. Nothing was written; run again to "
+                    "plan against the current state."
                 )
             stored = self.read()
             if stored.serial != doc.serial:
@@ -184,7 +197,7 @@ class LocalStateStore:
     def acquire_lock(self, operation: str, timeout: float = 0.0) -> LockInfo:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         info = new_lock(operation)
-        payload = (json.dumps(info.to_json(), indent=2, sort_keys=True) + "\n").encode("utf-8")
+        payload = _lock_bytes(info)
         deadline = time.monotonic() + max(timeout, 0.0)
         while True:
             if self._create_lock_file(payload):
@@ -192,10 +205,37 @@ class LocalStateStore:
             holder = self.current_lock()
             if holder is None:
                 continue  # released between our attempt and the read: try again at once
+            if self._take_over(holder, info):
+                return info
+            holder = self.current_lock() or holder  # another run's takeover may have just replaced it
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LockHeld(holder, self.location)
             time.sleep(min(LOCK_POLL_SECONDS, remaining))
+
+    def _take_over(self, holder: LockInfo, info: LockInfo) -> bool:
+        """Replace `holder`'s lock with ours if its holder is dead (same host) or its lease expired. Under the
+        guard, after reading the lock again: of two runs that both saw the dead lock, the second finds the
+        first's live lock there and waits, so exactly one proceeds."""
+        why = _takeover_reason(holder)
+        if why is None:
+            return False
+        with self._guard():
+            current = self.current_lock()
+            if current is None or current.id != holder.id or _takeover_reason(current) is None:
+                return False
+            _atomic_write(self.lock_path, _lock_bytes(info))
+        log.warning(takeover_note(holder, why))
+        return True
+
+    def renew_lock(self, lock: LockInfo) -> LockInfo | None:
+        with self._guard():
+            current = self.current_lock()
+            if current is None or current.id != lock.id:
+                return None
+            fresh = renewed(lock)
+            _atomic_write(self.lock_path, _lock_bytes(fresh))
+            return fresh
 
     def _create_lock_file(self, payload: bytes) -> bool:
         """Create the lock file with its content in one step; False when it exists already."""
@@ -283,6 +323,18 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
     forgotten = data.get("forgotten") or {}
     if not isinstance(forgotten, dict) or not all(isinstance(v, str) for v in forgotten.values()):
         return "'forgotten' must be an object of voice id -> name"
+    return None
+
+
+def _lock_bytes(info: LockInfo) -> bytes:
+    return (json.dumps(info.to_json(), indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _takeover_reason(holder: LockInfo) -> str | None:
+    if holder_is_dead(holder):
+        return f"process {holder.pid} on {holder.host} has exited"
+    if expired_by_local_clock(holder):
+        return f"its lease ended {holder.expires} and was not renewed"
     return None
 
 

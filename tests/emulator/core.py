@@ -72,6 +72,8 @@ class Emulator(AccountRules):
         security_token: str | None = None,
         verbose: bool = False,
     ) -> None:
+        # Seconds added to OSS's clock (Date, Last-Modified): the lock lease is judged by the service's clock.
+        self.oss_clock_offset = 0.0
         self.api_key = api_key
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret

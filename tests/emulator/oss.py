@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import json
 import secrets
+import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
@@ -96,10 +97,15 @@ class OssService:
 
     # ------------------------------------------------------------------------------------------ replies
 
+    def _now(self) -> datetime:
+        """The service's clock: the machine's, moved by `Emulator.oss_clock_offset` (a skewed client is the
+        same as a skewed service; the lock lease must follow the service)."""
+        return datetime.fromtimestamp(time.time() + self.emu.oss_clock_offset, UTC)
+
     def _base_headers(self, request_id: str) -> list[tuple[str, str]]:
         return [
             ("Server", "AliyunOSS"),
-            ("Date", format_datetime(datetime.now(UTC), usegmt=True)),
+            ("Date", format_datetime(self._now(), usegmt=True)),
             ("x-oss-request-id", request_id),
         ]
 
@@ -189,7 +195,7 @@ class OssService:
             meta={k[len("x-oss-meta-") :]: v for k, v in req.header_items() if k.startswith("x-oss-meta-")},
             etag=md5.hex().upper(),
             crc64=_crc64(req.body),
-            last_modified=datetime.now(UTC),
+            last_modified=self._now(),
             acl=(req.header("x-oss-object-acl") or "default").strip(),
         )
         with self.emu.lock:

@@ -5,11 +5,20 @@ a PUT create-only. So every state version is a new object `{key}/serial-{serial:
 whose lock was broken, or who lost a race, gets 409 instead of overwriting. Every version is kept: the
 history is the recovery path from a corrupt or mistaken state, and a compare-and-swap needs the older
 serials to stay taken (the bucket's lifecycle rules may expire old versions if their number matters).
+
+The lock `{key}/lock.json` is a lease. Its holder renews it by rewriting its own `{key}/lease-{id}.json`
+every third of the lease; the lock object itself is only ever created (create-only) or deleted. A lock is
+expired when the service's clock (the Date of a HEAD answer) is past the Last-Modified of its newest
+renewal (or of the lock) plus the lease: never the local clock, so a skewed laptop cannot break a live lock.
+Taking over an expired lock starts with a create-only claim `{key}/takeover-{id}-{n}.json`: of two runs that
+both saw it expire, one gets the claim and the other a 409, so exactly one proceeds. A claim whose taker died
+before finishing expires like a lock, and the next claim is n + 1.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 import json
 import logging
 import re
@@ -17,14 +26,24 @@ import time
 import uuid
 from typing import Any
 
-from reconciler.errors import AuthError, LockHeld, ProviderError, StateConflict, StateCorrupt, VoicectlError
+from reconciler.errors import (
+    AuthError,
+    LockHeld,
+    LockLost,
+    ProviderError,
+    StateConflict,
+    StateCorrupt,
+    VoicectlError,
+)
 from reconciler.model import LockInfo, StateDoc
 from reconciler.providers.aliyun.oss import OssAccount
-from reconciler.state.lock import lock_to_remove, new_lock
+from reconciler.state.lock import lock_to_remove, new_lock, renewed, takeover_note
 
 log = logging.getLogger("voicectl.aliyun")
 
 _SERIAL = re.compile(r"/serial-(\d{10})\.json$")
+# Last-Modified and Date are whole seconds: a second of slack keeps a just-renewed lease from looking expired.
+_CLOCK_SLACK = 1.0
 
 
 class OssStateStore:
@@ -110,6 +129,28 @@ class OssStateStore:
 
         return self.oss.run(f"write {self._url(key)}", put)
 
+    def _age(self, key: str) -> float | None:
+        """Seconds since `key` was last written, by the service's clock (its Date minus the object's
+        Last-Modified); None when the object does not exist."""
+        import oss2
+
+        bucket = self._bucket()
+
+        def head() -> float | None:
+            try:
+                result = bucket.head_object(key)
+            except (oss2.exceptions.NoSuchKey, oss2.exceptions.NotFound):
+                return None
+            now = email.utils.parsedate_to_datetime(result.headers["date"]).timestamp()
+            return now - float(result.last_modified)
+
+        return self.oss.run(f"read the metadata of {self._url(key)}", head)
+
+    def _list(self, prefix: str) -> list[str]:
+        bucket = self._bucket()
+        page = self.oss.run(f"list {self._url(prefix)}", lambda: bucket.list_objects_v2(prefix=prefix, max_keys=1000))
+        return [obj.key for obj in page.object_list]
+
     def _delete(self, key: str) -> None:
         bucket = self._bucket()
         self.oss.run(f"delete {self._url(key)}", lambda: bucket.delete_object(key))
@@ -164,9 +205,10 @@ class OssStateStore:
         holder = self.current_lock()
         if holder is None or holder.id != lock.id:
             now = f"it is now held by {holder.describe()}" if holder else "no lock is held now"
-            raise StateConflict(
-                f"state {self.location}: our lock {lock.id} was broken ({now}); not writing. "
-                "Run plan again to see the current state."
+            raise LockLost(
+                f"this run lost the state lock {lock.id} on {self.location} (its lease ran out and another run "
+                f"took it over, or force-unlock removed it); {now}. Nothing was written; run plan again to see "
+                "the current state."
             )
         # replace() keeps every field of the document, including ones added after this adapter was written.
         stored = dataclasses.replace(doc, serial=doc.serial + 1, lineage=doc.lineage or str(uuid.uuid4()))
@@ -208,16 +250,82 @@ class OssStateStore:
             holder = self.current_lock()
             if holder is not None and holder.id == info.id:
                 return info  # our own PUT landed on an earlier attempt whose answer was lost
+            if holder is not None and self._take_over(holder, body):
+                return info
+            if holder is not None:
+                holder = self.current_lock() or holder  # another run's takeover may have just replaced it
             remaining = deadline - time.monotonic()
             if holder is not None and remaining <= 0:
                 raise LockHeld(holder, self.location)
             # holder None: released between our PUT and GET; try again at once (after a breath).
             time.sleep(0.05 if holder is None else min(self.poll_interval, max(remaining, 0.0)))
 
+    # -- the lease ----------------------------------------------------------------------------------
+
+    def _lease_key(self, lock_id: str) -> str:
+        return f"{self.prefix}/lease-{lock_id}.json"
+
+    def _expired(self, holder: LockInfo) -> bool:
+        """By the service's clock: no renewal (nor the lock's creation) within the lease."""
+        if holder.lease <= 0:
+            return False  # an older voicectl's lock: no lease, only force-unlock removes it
+        age = self._age(self._lease_key(holder.id))
+        if age is None:
+            age = self._age(self.lock_key)
+        return age is not None and age > holder.lease + _CLOCK_SLACK
+
+    def renew_lock(self, lock: LockInfo) -> LockInfo | None:
+        fresh = renewed(lock)
+        body = json.dumps(fresh.to_json(), sort_keys=True).encode()
+        bucket = self._bucket()
+        # Our own key, so a plain PUT: the lock object is never rewritten, and a renewal that comes too late
+        # (after a takeover replaced lock.json) changes nothing but this file.
+        self.oss.run(
+            f"renew {self._url(self._lease_key(lock.id))}", lambda: bucket.put_object(self._lease_key(lock.id), body)
+        )
+        holder = self.current_lock()
+        return fresh if holder is not None and holder.id == lock.id else None
+
+    def _take_over(self, holder: LockInfo, body: bytes) -> bool:
+        """Replace an expired lock with ours (body); False when it is live or another run claimed it first."""
+        if not self._expired(holder):
+            return False
+        claims = f"{self.prefix}/takeover-{holder.id}-"
+        taken = sorted(int(k[len(claims) : -len(".json")]) for k in self._list(claims) if k.endswith(".json"))
+        if taken:
+            age = self._age(f"{claims}{taken[-1]:04d}.json")
+            if age is not None and age <= holder.lease + _CLOCK_SLACK:
+                return False  # another run is taking it over right now
+        claim = f"{claims}{(taken[-1] + 1) if taken else 0:04d}.json"
+        if not self._create(claim, body):
+            self._await_other_taker(holder)
+            return False  # another run claimed it first: it proceeds, we wait
+        current = self.current_lock()
+        if current is None or current.id != holder.id:
+            return False  # released or replaced meanwhile: acquire as usual
+        self._delete(self.lock_key)
+        if not self._create(self.lock_key, body):
+            return False  # a run that saw no lock at all created one in between: it proceeds
+        for key in [self._lease_key(holder.id), *(f"{claims}{n:04d}.json" for n in taken), claim]:
+            self._delete(key)
+        log.warning(takeover_note(holder, f"its lease of {holder.lease:g} s ran out by the service's clock"))
+        return True
+
+    def _await_other_taker(self, holder: LockInfo, patience: float = 3.0) -> None:
+        """Give the run that won the claim a moment to put its lock in place, so that our LockHeld names the
+        new holder rather than the dead one."""
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            current = self.current_lock()
+            if current is None or current.id != holder.id:
+                return
+            time.sleep(0.1)
+
     def release_lock(self, lock: LockInfo) -> None:
         holder = self.current_lock()
         if holder is not None and holder.id == lock.id:
             self._delete(self.lock_key)
+            self._delete(self._lease_key(lock.id))
             log.debug("oss state lock released id=%s", lock.id)
         else:
             # Never delete a lock someone else holds now (ours was broken meanwhile).
@@ -226,6 +334,7 @@ class OssStateStore:
     def force_unlock(self, lock_id: str) -> LockInfo:
         holder = lock_to_remove(self.current_lock(), lock_id, self.location)
         self._delete(self.lock_key)
+        self._delete(self._lease_key(lock_id))
         return holder
 
     def close(self) -> None:
