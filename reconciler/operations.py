@@ -232,10 +232,13 @@ def import_voice(desired: Desired, name: str, voice_id: str, *, lock_timeout: fl
             status=live.status,
             language=spec.language,
             protect=spec.protect,
-            options=spec.create_options,  # like the audio: the declared options are taken as the voice's
+            # Unknown: the service does not report the options a voice was cloned with. The plan then compares
+            # none of them (no replacement for that alone) and says so.
+            options=None,
         )
         imported.append(record)
-        return dataclasses.replace(state, voices={**state.voices, name: record})
+        forgotten = {k: v for k, v in state.forgotten.items() if k != voice_id}  # managed again
+        return dataclasses.replace(state, voices={**state.voices, name: record}, forgotten=forgotten)
 
     _locked(desired, "import", lock_timeout, adopt)
     return imported[0]

@@ -46,6 +46,9 @@ QWEN = "qwen3-tts-vc-2026-01-22"
 # Variables a developer's shell may hold that would point a subprocess at something other than the test's
 # own account; the subprocess gets exactly what the scenario sets.
 _SCRUBBED_ENV = ("DASHSCOPE_", "ALIBABA_CLOUD_", "VOICECTL_")
+# The lock lease of every run (VOICECTL_LOCK_LEASE): short, so that a killed or stopped holder's lease runs out
+# within a scenario, and long enough that renewals (every third of it) ride out injected OSS faults.
+LEASE_SECONDS = 4.0
 
 
 # ------------------------------------------------------------------------------------------- projects
@@ -184,6 +187,7 @@ class Project:
     def subprocess_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_ENV)}
         env.update({"PYTHONPATH": str(REPO), "NO_COLOR": "1", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"})
+        env["VOICECTL_LOCK_LEASE"] = f"{LEASE_SECONDS:g}"
         env.update(self.env)
         env.update(extra or {})
         return env
@@ -277,6 +281,13 @@ class Spawned:
                 if remaining <= 0:
                     return False
                 self._cond.wait(min(remaining, 0.05))
+
+    def stop(self) -> None:
+        """SIGSTOP: the process freezes mid-run (a suspended VM, a debugger), its lease renewals with it."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def cont(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
 
     def kill(self) -> bool:
         """SIGKILL: no handler, no finally, no lock release. True when the process was still running."""

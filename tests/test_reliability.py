@@ -47,10 +47,10 @@ def test_reliability_quick(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
     rows = table_rows(report.read_text())
-    assert len(rows) >= 12, rows
+    assert len(rows) >= 14, rows
     for name, cells in rows.items():
-        # lost, duplicated, orphaned, quota exceeded, locks left
-        assert cells[6:11] == ["0"] * 5, (name, cells)
+        # lost, duplicated, orphaned, quota exceeded, locks left, manual unlocks
+        assert cells[6:12] == ["0"] * 6, (name, cells)
     assert int(rows["sigkill-local"][4]) + int(rows["sigkill-emulator"][4]) >= 1, "no apply was killed"
 
 
@@ -58,8 +58,9 @@ def test_committed_report_is_a_clean_full_run() -> None:
     text = (REPO / "RELIABILITY.md").read_text()
     assert "python bench/reliability.py --full" in text and "all scenarios passed" in text
     rows = table_rows(text)
-    assert rows["total"][6:11] == ["0"] * 5, rows["total"]
-    assert int(rows["sigkill-local"][2]) == 50  # seeds
+    assert rows["total"][6:12] == ["0"] * 6, rows["total"]  # no manual unlocks either
+    assert int(rows["sigkill-local"][2]) == 50 and int(rows["sigkill-emulator"][2]) == 50  # seeds
+    assert rows["lease-local"][-1] == rows["lease-oss"][-1] == "pass"
     assert int(rows["total"][4]) > 100  # faults that fired: the figures come from a run that did something
 
 

@@ -48,10 +48,27 @@ def plan_changes(
         drift=tuple(voices.drift + bindings.drift),
         fingerprint=fingerprint(desired, state, live, options),
         options=options,
-        notes=notes + _lint_notes(desired),
+        notes=notes + _lint_notes(desired) + _unknown_options_notes(desired, state),
         prior_state=prior,
         state_refreshed=prior != state,
         inputs=plan_inputs(desired, state, live),
+    )
+
+
+def _unknown_options_notes(desired: Desired, state: StateDoc) -> tuple[str, ...]:
+    """Voices whose create-time options the state does not know (imported, or recorded by an older voicectl):
+    the declared ones are not compared, so the plan says why a change to them plans nothing."""
+    unknown = [
+        v.name
+        for v in desired.voices
+        if v.create_options and (r := state.voices.get(v.name)) is not None and r.options is None
+    ]
+    if not unknown:
+        return ()
+    return (
+        f"the create-time options of {', '.join(unknown)} are not known (imported, or recorded by an older "
+        "voicectl): they are not compared, so no replacement is planned for them; `apply --replace NAME` clones "
+        "the voice again with the declared options",
     )
 
 

@@ -82,14 +82,32 @@ def _voice_details(change: Change, before: VoiceBefore | None, after: VoiceAfter
         old = getattr(before, key) if before else None
         new = getattr(after, key) if after else None
         if changes_it and old is not None and old != new:
-            lines.append(f"{key}: {short_identity(old)} -> {short_identity(new)}")
+            forces = "  # forces replacement" if key in change.forced_by else ""
+            lines.append(f"{key}: {short_identity(old)} -> {short_identity(new)}{forces}")
         elif new is not None and change.action in (Action.CREATE, Action.REPLACE):
             ref = f" ({after.audio_ref})" if key == "audio" and after else ""
             lines.append(f"{key}: {short_identity(new)}{ref}")
         elif old is not None and change.action == Action.DELETE:
             lines.append(f"{key}: {short_identity(old)}")
+    if change.action == Action.REPLACE and after is not None:
+        lines += _forced_lines(change, before, after)
     if before is not None and before.status:
         lines.append(f"status: {before.status}")
+    return lines
+
+
+def _forced_lines(change: Change, before: VoiceBefore | None, after: VoiceAfter) -> list[str]:
+    """The create-time options that force a replacement, as Terraform marks them (model and audio are shown
+    above; their mark is added there)."""
+    lines = []
+    for name in change.forced_by:
+        if name in ("model", "audio"):
+            continue
+        if name == "language":
+            old, new = (before.language if before else None), after.language
+        else:
+            old, new = (before.options or {}).get(name) if before else None, after.options.get(name)
+        lines.append(f"{name}: {old!r} -> {new!r}  # forces replacement")
     return lines
 
 
