@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from reconciler.catalog import BEIJING, CONSOLE_VOICE_QUOTA
+from reconciler.errors import Problem
 from reconciler.naming import binding_address, voice_address
 
 DEFAULT_NODE = "tts"
@@ -175,6 +176,8 @@ class Desired:
     account: AccountSpec
     voices: tuple[VoiceSpec, ...]
     bindings: tuple[BindingSpec, ...]
+    # The audio lint's errors by voice name: they block a plan only if it sends that voice's audio.
+    lint_errors: tuple[tuple[str, Problem], ...] = ()
 
     def voice(self, name: str) -> VoiceSpec | None:
         return next((v for v in self.voices if v.name == name), None)

@@ -16,10 +16,11 @@ from typing import Any
 
 from reconciler.apply.executor import Executor, Progress, RunSettings
 from reconciler.apply.report import ApplyReport
-from reconciler.errors import ChangesNotApproved, PlanStale, VoicectlError
+from reconciler.errors import ChangesNotApproved, ConfigError, PlanStale, VoicectlError
 from reconciler.model import Desired, LockInfo, StateDoc, VoiceRecord
 from reconciler.naming import VOICE, desired_audio_key, parse_address, voice_address
 from reconciler.plan import approval
+from reconciler.plan.changes import Action, Kind
 from reconciler.plan.plan import Plan, PlanOptions
 from reconciler.plan.planner import plan_changes
 from reconciler.providers import open_provider
@@ -44,7 +45,29 @@ def compute_plan(provider: Provider, desired: Desired, options: PlanOptions) -> 
         )
     state = provider.state.read()
     live = read_live(provider, desired, state)
-    return plan_changes(desired, state, live, options, notes=provider.notes)
+    return gate_lint(desired, plan_changes(desired, state, live, options, notes=provider.notes))
+
+
+def gate_lint(desired: Desired, plan: Plan) -> Plan:
+    """The audio lint's errors block only audio this plan sends (a create that clones, an update, a
+    replacement): a voice whose audio the account accepted already, and that the plan leaves as it is, gets
+    its finding as a note instead, since its review passed. Raises ConfigError (exit 1, nothing changed)."""
+    if not desired.lint_errors:
+        return plan
+    sending = {
+        c.name
+        for c in plan.pending
+        if c.kind == Kind.VOICE and not c.state_only and c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)
+    }
+    blocking = [problem for name, problem in desired.lint_errors if name in sending]
+    if blocking:
+        raise ConfigError(blocking)
+    notes = tuple(
+        f"{voice_address(name)}: audio lint error, not blocking: this plan does not send that audio, which the "
+        f"account has already ({problem.message})"
+        for name, problem in desired.lint_errors
+    )
+    return dataclasses.replace(plan, notes=plan.notes + notes)
 
 
 def plan(desired: Desired, options: PlanOptions) -> Plan:

@@ -81,9 +81,10 @@ def inspect_file(path: str, *, model: ModelInfo, recorded: bool, sha256: str, li
     if not lint:
         return inspect_audio(path, model=model, recorded=recorded, sha256=sha256)
     linted = lint_file(path, model=model, recorded=recorded, sha256=sha256)
-    errors = [f.message + (_OPT_OUT if f.check in CHECKS else "") for f in linted.findings if f.error]
+    errors = [f.message for f in linted.findings if f.error and f.check not in CHECKS]
+    content = [f.message + _OPT_OUT for f in linted.findings if f.error and f.check in CHECKS]
     summary = metrics_summary(linted.metrics)
-    return AudioReport(linted.info, errors, linted.warnings, tuple(summary.items()) if summary else ())
+    return AudioReport(linted.info, errors, linted.warnings, content, tuple(summary.items()) if summary else ())
 
 
 def lint_file(

@@ -35,14 +35,16 @@ _FIX_FORMAT = "convert it to 16-bit PCM WAV, MP3 or M4A (AAC)"
 @dataclass(frozen=True)
 class AudioReport:
     info: AudioInfo | None  # None when the file could not be probed at all
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # the documented rules: the service refuses such a file
     warnings: list[str] = field(default_factory=list)
+    # The lint's predictions about the content (no speech, long pauses, ...): errors for audio that is sent.
+    lint_errors: list[str] = field(default_factory=list)
     # The lint's metrics summary (audio.lint.metrics_summary's items); () when the content was not linted.
     metrics: tuple[tuple[str, float | None], ...] = ()
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.errors and not self.lint_errors
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from reconciler.config.yamlpos import Path
 from reconciler.model import AccountSpec, AudioSource
 from reconciler.naming import data_uri_size, endpoint_region, is_internal_endpoint
 
-Report = Callable[[Path, str], None]
+Report = Callable[[Path, str], object]  # a Reporter method; what it returns is not used here
 OPTIONS = (MAX_PROMPT_AUDIO_LENGTH, ENABLE_PREPROCESS, TEXT)
 
 

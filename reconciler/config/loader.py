@@ -8,6 +8,7 @@ any becomes a `Desired` (`build.py`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import stat
@@ -37,10 +38,19 @@ class ValidationResult:
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     desired: Desired | None = None
+    # The audio lint's errors (in `errors` too), by voice name: validate reports them like any error, but plan
+    # and apply block only on those of audio they will send (operations.gate_lint).
+    lint_errors: list[tuple[str, Problem]] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
         return not self.errors
+
+    @property
+    def blocking(self) -> list[Problem]:
+        """The errors that stop plan and apply whatever they would do: all but the audio lint's."""
+        lint = {id(p) for _, p in self.lint_errors}
+        return [p for p in self.errors if id(p) not in lint]
 
 
 def resolve_config_path(file: str | None, env: Mapping[str, str] | None = None) -> str:
@@ -58,8 +68,8 @@ def load_desired(
     which may run where the source audio is not present. `lint=False` (`--no-lint`) keeps the documented
     audio checks but skips the quality lint of what the audio contains."""
     result = validate_file(file, check_audio=check_audio, read_audio=read_audio, lint=lint)
-    if not result.valid or result.desired is None:
-        raise ConfigError(result.errors)
+    if result.blocking or result.desired is None:
+        raise ConfigError(result.blocking or result.errors)
     return result.desired, result.warnings
 
 
@@ -142,7 +152,7 @@ class _Checker:
                 else:
                     sources.unread(i, voice["audio"])
         check_cloud(account, voices, sources.audio, report.error, report.warn)
-        if not self.result.errors:
-            self.result.desired = build_desired(
-                data, sources.audio, file=self.file, file_sha256=self.file_sha256, lint=lint
-            )
+        self.result.lint_errors = sources.lint_errors
+        if not self.result.blocking:
+            desired = build_desired(data, sources.audio, file=self.file, file_sha256=self.file_sha256, lint=lint)
+            self.result.desired = dataclasses.replace(desired, lint_errors=tuple(sources.lint_errors))

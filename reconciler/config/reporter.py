@@ -18,9 +18,11 @@ class Reporter:
     def pos(self, path: Path) -> tuple[int, int]:
         return self.loaded.pos(path)
 
-    def error(self, path: Path, message: str, *, at_key: bool = False) -> None:
+    def error(self, path: Path, message: str, *, at_key: bool = False) -> Problem:
         line, col = self.loaded.key(path) if at_key else self.loaded.pos(path)
-        self.result.errors.append(Problem(self.file, line, col, _clip(message)))
+        problem = Problem(self.file, line, col, _clip(message))
+        self.result.errors.append(problem)
+        return problem
 
     def warn(self, path: Path, message: str) -> None:
         line, col = self.loaded.pos(path)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from reconciler.catalog import MODELS
 from reconciler.config.reporter import Reporter
 from reconciler.config.yamlpos import Path
+from reconciler.errors import Problem
 from reconciler.model import AccountSpec, AudioSource
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ class AudioSources:
 
     def __init__(self, report: Reporter, base_dir: str, *, check_audio: bool, lint: bool):
         self.report, self.base_dir, self.check_audio, self.lint = report, base_dir, check_audio, lint
+        self.lint_errors: list[tuple[str, Problem]] = []  # (voice name, problem): block only audio that is sent
         self.audio: dict[int, AudioSource] = {}
         self.inspected: dict[tuple[str, str, bool, bool], AudioReport] = {}  # a file shared by several voices: once
 
@@ -103,6 +105,8 @@ class AudioSources:
         report = self.inspected[cache_key]
         for message in report.errors:
             self.report.error(path, f"audio {ref}: {message}")
+        for message in report.lint_errors:
+            self.lint_errors.append((str(voice.get("name")), self.report.error(path, f"audio {ref}: {message}")))
         for message in report.warnings:
             self.report.warn(path, f"audio {ref}: {message}")
         info = report.info
