@@ -93,6 +93,45 @@ def best_of(rounds: int, run: Callable[[], None], setup: Callable[[], None] | No
     return best
 
 
+# The speech fixtures that hold a voice (under beds, gains, cuts) and those that hold none (noise, tones).
+HAS_VOICE = (
+    "clean", "pause_4s", "noise_0db", "gain_15db", "speech_4s_runs", "speech_4s_only", "tone_bed",
+    "gain_minus_30db", "telephone_8khz", "noise_bed_10db", "music_bed_10db",
+)  # fmt: skip
+
+
+def print_detector_table() -> None:
+    """True and false positives of the speech detector on the fixture set: a file counts as heard as
+    speech when any of it is. webrtcvad alone (without the voice gate) is the before."""
+    from reconciler.audio import vad
+    from reconciler.audio.analysis import measure_audio
+    from tests import speech_fixtures as sf
+
+    with tempfile.TemporaryDirectory() as work:
+        files = sf.build(__import__("pathlib").Path(work))
+        no_voice = sorted(sf.NOT_A_VOICE)
+        rows = [("webrtcvad + voice gate (default)", "webrtc", vad.voice_gate), ("webrtcvad alone", "webrtc", None)]
+        if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("silero_vad"):
+            rows.append(("Silero (VOICECTL_VAD=silero)", "silero", vad.voice_gate))
+        print()
+        print(f"speech detector on the fixtures: {len(HAS_VOICE)} files with a voice, {len(no_voice)} without")
+        print("| detector | voice heard (TP) | voice missed (FN) | noise/tones heard as speech (FP) | no speech (TN) |")
+        print("|---|---|---|---|---|")
+        gate = vad.voice_gate
+        for label, name, use_gate in rows:
+            vad.voice_gate = use_gate or (lambda pcm, flags, frame: flags)  # type: ignore[assignment]
+            try:
+                heard = {f: measure_audio(str(files[f]), vad=name).speech_seconds > 0 for f in (*HAS_VOICE, *no_voice)}
+            finally:
+                vad.voice_gate = gate  # type: ignore[assignment]
+            tp = sum(heard[f] for f in HAS_VOICE)
+            fp = [f for f in no_voice if heard[f]]
+            print(
+                f"| {label} | {tp} | {len(HAS_VOICE) - tp} | {len(fp)}{' (' + ', '.join(fp) + ')' if fp else ''} | "
+                f"{len(no_voice) - len(fp)} |"
+            )
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=30)
@@ -163,6 +202,7 @@ def main(argv: list[str]) -> int:
         print(
             "| lint, cold, VOICECTL_VAD=silero | - | - | not installed (pip install '.[silero]' and --no-deps silero-vad) |"
         )
+    print_detector_table()
     scaled = cold * 30 / n * 20 / args.seconds  # the target is for 30 files of 20 s
     print(
         f"\n{'within' if scaled <= TARGET_SECONDS else 'OVER'} the target (30 x 20 s in 3 s), scaled to it: {scaled:.2f} s"

@@ -107,6 +107,62 @@ def silent_first_channel(x: np.ndarray) -> np.ndarray:
     return np.stack([np.zeros_like(x), x])
 
 
+# -- sound that is not a voice: what a wrong file (noise recording, ringtone, hold music) looks like ------
+
+
+def _t(seconds: float = 12.0) -> np.ndarray:
+    return np.arange(int(seconds * RATE)) / RATE
+
+
+def white_noise(rms_dbfs: float, seconds: float = 12.0, seed: int = 7) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(int(seconds * RATE)) * 10 ** (rms_dbfs / 20)
+
+
+def chord(peak_dbfs: float, freqs: tuple[float, ...] = (220.0, 277.0, 330.0), seconds: float = 12.0) -> np.ndarray:
+    """Steady sine chords (A major), held for the whole file."""
+    t = _t(seconds)
+    x = sum(np.sin(2 * np.pi * f * t) for f in freqs)
+    return np.asarray(x) / len(freqs) * 10 ** (peak_dbfs / 20)
+
+
+def chord_progression(seconds: float = 12.0) -> np.ndarray:
+    """A major, G, F, G, one chord a second, each struck and decaying like a piano: music-like."""
+    t = _t(seconds)
+    chords = ((220.0, 277.0, 330.0), (196.0, 247.0, 294.0), (175.0, 220.0, 262.0), (196.0, 247.0, 294.0))
+    out = np.zeros_like(t)
+    for i in range(int(np.ceil(seconds))):
+        seg = (t >= i) & (t < i + 1)
+        local = t[seg] - i
+        envelope = np.minimum(1.0, local * 20) * np.exp(-local * 1.5)
+        out[seg] = sum(np.sin(2 * np.pi * f * t[seg]) for f in chords[i % 4]) / 3 * envelope * 0.3
+    return out
+
+
+def vibrato_tone(seconds: float = 12.0) -> np.ndarray:
+    """A 440 Hz tone with a 5.5 Hz, +-10 Hz vibrato: a singer's held note, or a ringtone."""
+    t = _t(seconds)
+    return 0.3 * np.sin(2 * np.pi * (440.0 * t + 10.0 / 5.5 * np.sin(2 * np.pi * 5.5 * t)))
+
+
+def with_bed(x: np.ndarray, bed: np.ndarray, snr_db: float) -> np.ndarray:
+    """`x` over `bed` (looped or cut to its length) at `snr_db` below the speech's mean power."""
+    bed = np.resize(bed, len(x))
+    scale = np.sqrt(np.mean(x**2) / np.mean(bed**2) / 10 ** (snr_db / 10))
+    return x + bed * scale
+
+
+NOT_A_VOICE = {
+    "noise_quiet": lambda: white_noise(-50.0),
+    "noise_medium": lambda: white_noise(-30.0),
+    "noise_loud": lambda: white_noise(-15.0),
+    "chord_quiet": lambda: chord(-40.0),
+    "chord_medium": lambda: chord(-20.0),
+    "chord_loud": lambda: chord(-6.0),
+    "chord_progression": chord_progression,
+    "vibrato_tone": vibrato_tone,
+}
+
+
 def build(directory: Path) -> dict[str, Path]:
     """Write every fixture into `directory`; name -> path."""
     x = clean()
@@ -122,5 +178,8 @@ def build(directory: Path) -> dict[str, Path]:
         "telephone_8khz": telephone(x),
         "silence": np.zeros(12 * RATE),
         "stereo_silent_first": silent_first_channel(x),
+        "noise_bed_10db": with_bed(x, white_noise(-20.0, seconds=len(x) / RATE), 10.0),
+        "music_bed_10db": with_bed(x, chord_progression(), 10.0),
+        **{name: make() for name, make in NOT_A_VOICE.items()},
     }
     return {name: write_wav(directory / f"{name}.wav", samples) for name, samples in variants.items()}

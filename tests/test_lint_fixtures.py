@@ -218,3 +218,25 @@ def test_emulated_service_fails_the_review_of_what_lint_rejects(fixtures: dict[s
     assert verdict.review_failures == review_audio(str(fixtures[name]), model=COSY)
     clean = emulator_audio.review(fixtures["clean"].read_bytes(), "wav", "cosyvoice-v2")
     assert (clean.reject, clean.review_failures) == (None, [])
+
+
+# ---------------------------------------------------------------------------------- sound that is not a voice
+
+
+@pytest.mark.parametrize("name", sorted(sf.NOT_A_VOICE))
+def test_noise_and_tones_are_no_speech_and_nothing_else(fixtures: dict[str, Path], name: str) -> None:
+    """A wrong file (noise, a ringtone, hold music) draws the one "no speech" error, none of the warnings
+    that would follow from taking it for speech (SNR, pauses, loudness)."""
+    report = lint(fixtures[name])
+    check, error, message = only(report)
+    assert (check, error) == ("no_speech", True), message
+    assert report.metrics is not None and report.metrics.speech_ratio == 0.0
+    if report.metrics.peak_dbfs > -40.0:
+        assert "nothing that sounds like a voice" in message and "right file" in message
+
+
+@pytest.mark.parametrize("name", ["noise_bed_10db", "music_bed_10db"])
+def test_speech_over_a_10db_bed_is_still_speech(fixtures: dict[str, Path], name: str) -> None:
+    report = lint(fixtures[name])
+    assert report.metrics is not None and report.metrics.speech_ratio > 0.8, report.metrics
+    assert "no_speech" not in report.checks and report.metrics.longest_speech >= 5.0

@@ -135,6 +135,16 @@ def _silence_findings(m: Metrics) -> list[Finding]:
         ]
     if m.digital_silence:
         return [_error("no_speech", SILENT, "audio is digital silence (every sample is 0): record it again")]
+    if m.speech_seconds == 0 and m.peak_dbfs > -40.0:
+        return [
+            _error(
+                "no_speech",
+                SILENT,
+                f"no speech detected: the audio has sound (peak {_db(m.peak_dbfs)}, {m.lufs:.1f} LUFS) but nothing "
+                "that sounds like a voice (noise, tones or music?): check that this is the right file; the service "
+                "needs clear speech by one speaker",
+            )
+        ]
     if m.speech_seconds == 0:
         return [
             _error(

@@ -59,7 +59,53 @@ def _webrtc(pcm: np.ndarray) -> np.ndarray:
     gain = min(10 ** (40 / 20), 0.7 / peak) if peak > 0 else 1.0
     data = np.clip(pcm[: n * WEBRTC_FRAME] * (gain * 32767.0), -32768, 32767).astype("<i2").tobytes()
     step = 2 * WEBRTC_FRAME
-    return np.fromiter((vad.is_speech(data[i * step : (i + 1) * step], RATE) for i in range(n)), dtype=bool, count=n)
+    flags = np.fromiter((vad.is_speech(data[i * step : (i + 1) * step], RATE) for i in range(n)), dtype=bool, count=n)
+    return voice_gate(pcm[: n * WEBRTC_FRAME], flags, WEBRTC_FRAME)
+
+
+# webrtcvad tells sound from silence, not a voice from other sound: after the level lift, quiet white noise
+# and steady tones read as speech throughout. Each second of what it flags is therefore held against two
+# properties of a voice, measured on its flagged frames (fixture figures from bench/bench_lint.py):
+# - spectral flatness (geometric over arithmetic mean of the 100-4000 Hz power spectrum): speech has formants
+#   and harmonics, 0.006-0.05 clean, up to 0.3-0.4 under white noise at 0-5 dB SNR; white noise is 0.54-0.60;
+#   sine tones and synthetic chords are below 0.001;
+# - the spread of frame energy: syllables rise and fall by several dB (5-15 dB clean, 4 dB or more under a
+#   10 dB noise or music bed); steady noise, a held chord or a vibrato tone varies by less than 1 dB.
+# A second that fails either does not sound like a voice. When most seconds fail (NOT_VOICE_SHARE), the file
+# holds no voice (a noise recording, a ringtone, hold music: the wrong file) and nothing in it is speech. A
+# file with a voice keeps the detector's frames as they are: judged per second, the seconds of a noise or
+# music bed between phrases fail too, which would cut real speech under a loud bed into short runs. Seconds
+# with fewer than GATE_MIN_FRAMES flagged frames are not judged.
+GATE_BLOCK = 33  # frames of 30 ms: about a second
+GATE_MIN_FRAMES = 5
+NOT_VOICE_SHARE = 0.8
+NOISE_FLATNESS = 0.45
+TONE_FLATNESS = 0.003
+STEADY_DB = 1.0
+
+
+def voice_gate(pcm: np.ndarray, flags: np.ndarray, frame: int) -> np.ndarray:
+    """`flags`, or none at all when most of what they flag sounds like noise or steady tones, not a voice."""
+    if not flags.any():
+        return flags
+    frames = pcm[: len(flags) * frame].reshape(len(flags), frame).astype(np.float64)
+    power = np.abs(np.fft.rfft(frames * np.hanning(frame), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(frame, 1.0 / RATE)
+    band = power[:, (freqs >= 100.0) & (freqs <= 4000.0)] + 1e-12
+    flatness = np.exp(np.mean(np.log(band), axis=1)) / np.mean(band, axis=1)
+    energy_db = 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    judged = not_voice = 0
+    for start in range(0, len(flags), GATE_BLOCK):
+        mine = flags[start : start + GATE_BLOCK]
+        if np.count_nonzero(mine) < GATE_MIN_FRAMES:
+            continue
+        judged += 1
+        flat = float(np.median(flatness[start : start + GATE_BLOCK][mine]))
+        spread = float(np.std(energy_db[start : start + GATE_BLOCK][mine]))
+        not_voice += flat > NOISE_FLATNESS or flat < TONE_FLATNESS or spread < STEADY_DB
+    if judged and not_voice >= NOT_VOICE_SHARE * judged:
+        return np.zeros_like(flags)
+    return flags
 
 
 @lru_cache(maxsize=1)
