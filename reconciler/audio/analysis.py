@@ -47,7 +47,7 @@ class Metrics:
     longest_speech: float  # longest run of speech after closing gaps under GAP_CLOSE
     longest_pause: float  # longest run without speech, leading and trailing silence included
     pause_start: float  # where that pause starts
-    snr_db: float | None  # WADA-SNR; None without a single non-zero sample
+    snr_db: float | None  # WADA-SNR; None without a non-zero sample, or when it cannot judge (see _wada)
     clipping: float  # share of samples at full scale
     lufs: float  # integrated loudness, LOUDNESS_FLOOR when nothing passes the gate
     high_band_db: float | None  # energy 4.3-7 kHz relative to 0.3-3.4 kHz in speech; None without speech
@@ -107,7 +107,7 @@ def measure_audio(path: str, vad: str | None = None) -> Metrics:
         longest_speech=longest_speech,
         longest_pause=pause_frames * frame_s,
         pause_start=pause_at * frame_s,
-        snr_db=_wada(pcm),
+        snr_db=_wada(native if rate > 24_000 else pcm),
         clipping=clipping,
         lufs=_loudness(pcm),
         high_band_db=_high_band(pcm, speech, frame),
@@ -194,10 +194,23 @@ def _longest_run_at(flags: np.ndarray) -> tuple[int, int]:
     return int(lengths[i]), int(starts[i])
 
 
-def _wada(pcm: np.ndarray) -> float | None:
+# Above this WADA-SNR cannot tell one SNR from another: the amplitude distribution is already the clean-speech
+# prior, and small departures from it (a lossy codec zeroing its quietest samples: the 32 kbps example MP3
+# read 98 dB, clean AAC 40-47 dB) send the estimate to the top of its table. Such a reading is reported as
+# "cannot judge" (None), never as a number; no SNR warning can follow from it.
+WADA_JUDGE_MAX = 40.0
+
+
+def _wada(samples: np.ndarray) -> float | None:
+    """WADA-SNR of the first channel. Files above 24 kHz are measured at their own rate: resampled to 16 kHz,
+    two thirds of a 48 kHz file's white noise (above 8 kHz) would be cut away and the estimate read 5 dB too
+    high. Files at 24 kHz or less are measured at 16 kHz, as the fixtures were calibrated: the resampler's
+    float interpolation also hides the 16-bit steps that a quiet file's native samples show (which would read
+    as noise), and a 24 kHz file loses only the 8-12 kHz band (about 2 dB)."""
     from reconciler.audio.wada import wada_snr
 
-    return wada_snr(pcm)
+    estimate = wada_snr(samples)
+    return None if estimate is None or estimate > WADA_JUDGE_MAX else estimate
 
 
 def _loudness(pcm: np.ndarray) -> float:

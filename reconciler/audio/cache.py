@@ -26,7 +26,7 @@ from threading import Lock
 from reconciler.audio.analysis import Metrics
 
 # Bump whenever the analysis changes what it measures: cached metrics of another version are ignored.
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2  # 2: the voice gate on webrtcvad, WADA-SNR at the file's rate with "cannot judge"
 ENV = "VOICECTL_CACHE_DIR"
 
 

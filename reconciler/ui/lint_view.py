@@ -12,7 +12,7 @@ FORMAT_VERSION = "1"
 
 
 def _metrics_line(m: dict[str, Any]) -> str:
-    snr = "n/a" if m["snr_db"] is None else f"{m['snr_db']} dB"
+    snr = "cannot judge" if m["snr_db"] is None else f"{m['snr_db']} dB"
     return (
         f"speech {m['speech_ratio']:.0%}, longest continuous speech {m['longest_speech_s']} s, "
         f"longest pause {m['longest_pause_s']} s, SNR {snr}, clipping {m['clipping']:.2%}, {m['lufs']} LUFS"
