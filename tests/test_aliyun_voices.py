@@ -335,3 +335,19 @@ def test_secrets_never_logged_or_raised(emu: Emulator, tmp_path: Path, caplog: p
     for secret in SECRETS:
         assert secret not in text
     assert "x-oss-signature" not in text
+
+
+def test_a_qwen_create_found_by_the_lookup_keeps_a_fallback_warning(emu: Emulator, tmp_path: Path) -> None:
+    """The fallback-mode flag comes only in the create's answer: when that answer is lost and the lookup
+    finds the voice, the warning says the fallback state is unknown instead of vanishing."""
+    service = voice_service(emu.env())
+    up = upload(emu.env(), tmp_path, rate=24000)
+    emu.degrade_next_qwen_create("no_valid_asr_segments")
+    emu.inject("dashscope", "create", "drop_after_commit")
+
+    created = service.create_voice(
+        name="bot", model=QWEN, prefix="acme", audio_url=up.url, audio_key=None, options=CloneOptions()
+    )
+
+    assert emu.count("dashscope", "create") == 1  # found, not created twice
+    assert created.warning is not None and "fallback mode" in created.warning and "unknown" in created.warning

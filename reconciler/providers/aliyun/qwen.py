@@ -19,6 +19,13 @@ from reconciler.providers.aliyun.paging import PAGE_SIZE, paged
 log = logging.getLogger("voicectl.aliyun")
 
 
+LOST_FALLBACK_WARNING = (
+    "the create's answer was lost and the voice was found by its name; that answer alone says whether the "
+    "service cloned it in fallback mode (audio it could not fully use), so that is unknown: listen to the voice "
+    "before use, and `voicectl apply --replace NAME` clones it again if it sounds wrong"
+)
+
+
 def fallback_warning(out: dict[str, Any]) -> str | None:
     """Qwen clones a voice it could not fully use the audio for in "fallback mode" and says so in the
     create answer only: the voice works but may sound less like the speaker."""
@@ -92,11 +99,12 @@ class QwenVoiceClient(EnrollmentClient):
             return fresh[0].voice_id if fresh else None
 
         warning: str | None = None
+        answered = False
 
         def once() -> str:
-            nonlocal warning
+            nonlocal warning, answered
             out = self.http.qwen(payload)
-            warning = fallback_warning(out)
+            warning, answered = fallback_warning(out), True
             return str(out["voice"])
 
         voice_id = create_without_duplicates(
@@ -107,6 +115,10 @@ class QwenVoiceClient(EnrollmentClient):
             settle=self.settle,
             what="qwen create",
         )
+        if not answered:
+            # Found by the lookup: the answer that says whether the voice was cloned in fallback mode was lost,
+            # and no other call reports it. Say so rather than let the voice pass as a full clone.
+            warning = LOST_FALLBACK_WARNING
         if warning:
             log.debug("dashscope qwen create voice=%s fallback_mode", voice_id)
         return CreatedVoice(voice_id, warning)
