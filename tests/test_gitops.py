@@ -699,6 +699,7 @@ def test_every_third_party_action_is_pinned_to_a_version() -> None:
         "actions/github-script@v8",
         "actions/upload-artifact@v6",
         "actions/download-artifact@v7",
+        "aliyun/configure-aliyun-credentials-action@v1",
     }
 
 
@@ -711,10 +712,22 @@ def test_triggers_paths_and_concurrency() -> None:
     assert apply["on"]["push"] == {"branches": ["main"], "paths": PATHS}
     assert apply["concurrency"] == {"group": "voicectl-apply", "cancel-in-progress": False}
     assert set(drift["on"]) == {"schedule", "workflow_dispatch"} and drift["on"]["schedule"][0]["cron"]
-    assert plan["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert plan["permissions"] == {"id-token": "write", "contents": "read", "pull-requests": "write"}
     # actions: read fetches the approved plan file from the PR's run; pull-requests: write posts a refusal.
-    assert apply["permissions"] == {"contents": "read", "actions": "read", "pull-requests": "write"}
-    assert drift["permissions"] == {"contents": "read", "issues": "write"}
+    assert apply["permissions"] == {
+        "id-token": "write",
+        "contents": "read",
+        "actions": "read",
+        "pull-requests": "write",
+    }
+    assert drift["permissions"] == {"id-token": "write", "contents": "read", "issues": "write"}
+    # Credentials through GitHub OIDC when the role is configured (vars), the AccessKey secrets otherwise.
+    for wf in (plan, apply, drift):
+        [oidc] = [
+            s for s in next(iter(wf["jobs"].values()))["steps"] if "configure-aliyun-credentials" in str(s.get("uses"))
+        ]
+        assert oidc["if"].startswith("vars.ALIBABA_CLOUD_ROLE_ARN != ''")
+        assert set(oidc["with"]) == {"role-to-assume", "oidc-provider-arn", "role-session-name"}
     # ... and the README says so.
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Using voicectl in CI", 1)[1].split("\n## ", 1)[0]
@@ -743,8 +756,15 @@ def test_secrets_reach_only_plan_and_apply_steps() -> None:
                 if "secrets." not in text:
                     continue
                 assert step.get("uses") == "./" and step["with"]["command"] in ("plan", "apply"), step
-                assert set(step["env"]) == set(SECRET_NAMES)
-                assert step["env"] == {k: f"${{{{ secrets.{k} }}}}" for k in SECRET_NAMES}
+                # The AccessKey secrets are the fallback of the OIDC step's temporary credentials (env).
+                assert step["env"] == {
+                    "DASHSCOPE_API_KEY": "${{ secrets.DASHSCOPE_API_KEY }}",
+                    "ALIBABA_CLOUD_ACCESS_KEY_ID": "${{ env.ALIBABA_CLOUD_ACCESS_KEY_ID || secrets.ALIBABA_CLOUD_ACCESS_KEY_ID }}",
+                    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": (
+                        "${{ env.ALIBABA_CLOUD_ACCESS_KEY_SECRET || secrets.ALIBABA_CLOUD_ACCESS_KEY_SECRET }}"
+                    ),
+                    "ALIBABA_CLOUD_SECURITY_TOKEN": "${{ env.ALIBABA_CLOUD_SECURITY_TOKEN }}",
+                }
     fork_guard = (
         "github.event_name == 'merge_group' || github.event.pull_request.head.repo.full_name == github.repository"
     )

