@@ -683,6 +683,30 @@ def voices(
         _out("\n".join(voices_lines(rows)))
 
 
+@command(app)
+def doctor(
+    file: FileOpt = None,
+    fmt: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = TextOrJson.text,
+    verbose: VerboseOpt = False,
+) -> int:
+    """Check the credentials and permissions plan and apply need, read-only; names what is missing.
+    Exit 1 when a check fails."""
+    from reconciler import operations
+
+    checks = operations.doctor(_load(file, read_audio=False))
+    if fmt is TextOrJson.json:
+        from reconciler.ui.json_view import dumps
+
+        _out(dumps([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks]))
+    else:
+        for c in checks:
+            _out(f"{'ok  ' if c.ok else 'FAIL' if c.ok is False else 'skip'}  {c.name}: {c.detail}")
+    failed = sum(c.ok is False for c in checks)
+    if fmt is TextOrJson.text:
+        _out(f"{failed} check{'s' if failed != 1 else ''} failed." if failed else "Every check passed.")
+    return 1 if failed else 0
+
+
 @command(app, "agent-config")
 def agent_config(
     agent_id: Annotated[str, typer.Argument(metavar="AGENT_ID", help="IMS AIAgentId.")],

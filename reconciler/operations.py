@@ -215,6 +215,74 @@ def _check_approval(plan: Plan, request: ApplyRequest, on_plan: Callable[[Plan],
             raise ChangesNotApproved(render_changes_refusal(request.expect_changes, plan.changes_digest, diff, moved))
 
 
+# -- doctor ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of `voicectl doctor`: ok True (works), False (fails: detail says what to grant or set), or None
+    (not checked, and why)."""
+
+    name: str
+    ok: bool | None
+    detail: str
+
+
+_CREDENTIALS = ("DASHSCOPE_API_KEY", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+
+
+def doctor(desired: Desired) -> list[Check]:
+    """Check each credential and each permission plan and apply need, read-only: nothing is created, written
+    or deleted. A failure names the variable to set or the RAM action to grant (docs/ram-policy.json)."""
+    if desired.account.provider == "local":
+        return [Check("provider local", True, "a simulated account in .voicectl/local: no credentials needed")]
+    checks = [
+        Check(f"env {name}", bool(os.environ.get(name)), "set" if os.environ.get(name) else f"not set: export {name}")
+        for name in _CREDENTIALS
+    ]
+    try:
+        provider = open_provider(desired)
+    except VoicectlError as e:
+        return [*checks, Check("open the account", False, str(e))]
+    bucket = desired.account.oss.bucket or "BUCKET"
+    try:
+
+        def run(name: str, needs: str, probe: Callable[[], str]) -> None:
+            try:
+                checks.append(Check(name, True, probe()))
+            except VoicectlError as e:
+                checks.append(Check(name, False, f"{e} [needs {needs}]"))
+
+        run("DashScope voice enrollment", "a valid DASHSCOPE_API_KEY for this region and workspace",
+            lambda: f"{len(provider.voices.list_voices())} voices listed")  # fmt: skip
+        run("state read", f"oss:ListObjects and oss:GetObject on acs:oss:*:*:{bucket}",
+            lambda: f"serial {provider.state.read().serial} at {provider.state.location}")  # fmt: skip
+        preflight = getattr(provider.state, "preflight", None)
+        if callable(preflight):
+            run("state lock prerequisites", f"oss:GetBucketVersioning on acs:oss:*:*:{bucket}", preflight)
+        probe = getattr(provider.audio, "probe_read", None)
+        if callable(probe):
+            prefix = desired.account.oss.key_prefix
+            run("audio bucket read", f"oss:GetObject on acs:oss:*:*:{bucket}/{prefix}*", lambda: probe(prefix))
+        with_instances = [b for b in desired.bindings if b.instances]
+        if with_instances:
+            run("IMS agent instances", "ice:DescribeAIAgentInstance",
+                lambda: f"{len(provider.binder.read_bindings(with_instances, StateDoc()))} bindings read")  # fmt: skip
+        else:
+            checks.append(Check("IMS agent instances", None, "no binding lists instances: nothing calls IMS yet"))
+        checks.append(
+            Check(
+                "writes",
+                None,
+                "not exercised (doctor changes nothing): oss:PutObject and oss:DeleteObject, voice create/update/"
+                "delete, ice:UpdateAIAgentInstance; docs/ram-policy.json grants them",
+            )
+        )
+    finally:
+        provider.close()
+    return checks
+
+
 # -- state commands ----------------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 from urllib.parse import urlsplit
@@ -87,6 +88,21 @@ class OssAudioStore:
             return True
 
         return self.oss.run(f"upload {key}", put)
+
+    def probe_read(self, key_prefix: str) -> str:
+        """`voicectl doctor`: can these credentials read objects under the audio prefix? A HEAD of a key that
+        does not exist answers 404 with the read permission, 403 without it; nothing is written."""
+        import oss2
+
+        bucket = self.oss.bucket(self._bucket())
+        key = f"{key_prefix}voicectl-doctor-probe"
+
+        def head() -> str:
+            with contextlib.suppress(oss2.exceptions.NotFound):
+                bucket.head_object(key)
+            return f"oss://{self._bucket()}/{key_prefix} readable"
+
+        return self.oss.run(f"HEAD {key}", head)
 
     def signed_url(self, key: str, ttl: int) -> str:
         return self._sign(self._bucket(), key, ttl)

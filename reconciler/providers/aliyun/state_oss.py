@@ -260,6 +260,11 @@ class OssStateStore:
             # holder None: released between our PUT and GET; try again at once (after a breath).
             time.sleep(0.05 if holder is None else min(self.poll_interval, max(remaining, 0.0)))
 
+    def preflight(self) -> str:
+        """`voicectl doctor`: what the first lock would check (bucket versioning never enabled), read-only."""
+        self._bucket(for_create=True)
+        return f"versioning of bucket {self.bucket_name} never enabled: create-only writes hold"
+
     # -- the lease ----------------------------------------------------------------------------------
 
     def _lease_key(self, lock_id: str) -> str:
