@@ -683,6 +683,37 @@ def voices(
         _out("\n".join(voices_lines(rows)))
 
 
+class AudioFormat(StrEnum):
+    wav = "wav"
+    mp3 = "mp3"
+
+
+@command(app)
+def audition(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="A voice declared in voices.yaml, cloned and OK.")],
+    text: Annotated[
+        str | None, typer.Option("--text", metavar="TEXT", help="What the voice says (default: by its language).")
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option("--out", metavar="FILE", help="Where to write the audio (default NAME.wav).")
+    ] = None,
+    fmt: Annotated[AudioFormat, typer.Option("--format", help="wav or mp3.")] = AudioFormat.wav,
+    file: FileOpt = None,
+    verbose: VerboseOpt = False,
+) -> int:
+    """Hear a cloned voice: synthesize speech with it, write the audio, and print its duration and lint metrics."""
+    from reconciler import operations
+    from reconciler.ui.lint_view import metrics_line
+
+    heard = operations.audition(_load(file, read_audio=False), name, text=text, out=out, fmt=fmt.value)
+    _out(f"Wrote {heard.path}: {heard.seconds:.1f} s.")
+    if heard.metrics:
+        _out(f"Lint metrics: {metrics_line(heard.metrics)}")
+    if heard.simulated:
+        _out(f"Note: {heard.simulated}")
+    return 0
+
+
 @command(app)
 def doctor(
     file: FileOpt = None,

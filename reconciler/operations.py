@@ -215,6 +215,75 @@ def _check_approval(plan: Plan, request: ApplyRequest, on_plan: Callable[[Plan],
             raise ChangesNotApproved(render_changes_refusal(request.expect_changes, plan.changes_digest, diff, moved))
 
 
+# -- audition ----------------------------------------------------------------------------------------
+
+# What a voice says when no --text is given, by its declared language.
+AUDITION_TEXTS = {
+    "zh": "你好，这是我克隆出来的声音。请听一听，它听起来自然吗？",
+    "en": "Hello, this is my cloned voice. Have a listen: does it sound natural to you?",
+}
+
+
+@dataclass(frozen=True)
+class Audition:
+    path: str
+    seconds: float
+    metrics: dict[str, Any] | None  # the lint's metrics summary of what came back
+    simulated: str | None  # the label of a simulation (local provider), None for real synthesis
+
+
+def audition(desired: Desired, name: str, *, text: str | None, out: str | None, fmt: str = "wav") -> Audition:
+    """`voicectl audition NAME`: speech with the cloned voice, written to a file and measured by the lint (a
+    voice that answers with silence or noise is a failed clone even if its review passed)."""
+    from reconciler.audio.analysis import measure_audio
+    from reconciler.audio.lint import metrics_summary
+
+    spec = desired.voice(name)
+    if spec is None:
+        declared = ", ".join(v.name for v in desired.voices) or "none"
+        raise VoicectlError(f"audition: {name!r} is not declared in {os.path.relpath(desired.path)} ({declared})")
+    with open_provider(desired) as provider:
+        record = provider.state.read().voices.get(name)
+        if record is None:
+            raise VoicectlError(f"audition: voice.{name} has not been cloned yet: run `voicectl apply` first")
+        live = provider.voices.query_voice(record.voice_id)
+        if live.status != "OK":
+            raise VoicectlError(
+                f"audition: voice.{name} ({record.voice_id}) is {live.status}, not OK: only a voice that passed its "
+                "review can speak (wait for the review, or give it new audio)"
+            )
+        if provider.speech is None:
+            raise VoicectlError(
+                f"audition is not finished for provider {provider.name}: synthesis through DashScope (CosyVoice's "
+                "WebSocket inference, Qwen's realtime API) is not built yet; it works on the local provider"
+            )
+        spoken = text or AUDITION_TEXTS.get((spec.language or "en").split("-")[0], AUDITION_TEXTS["en"])
+        result = provider.speech.synthesize(voice_id=record.voice_id, model=record.model, text=spoken)
+    path = out or f"{name}.{fmt}"
+    _write_audio(path, result.wav, fmt)
+    metrics = measure_audio(path)
+    return Audition(path, metrics.analysed, metrics_summary(metrics), result.simulated)
+
+
+def _write_audio(path: str, wav: bytes, fmt: str) -> None:
+    if fmt == "wav":
+        with open(path, "wb") as f:
+            f.write(wav)
+        return
+    import io
+
+    import av
+
+    with av.open(io.BytesIO(wav), "r") as source, av.open(path, "w", format="mp3") as target:
+        stream = target.add_stream("libmp3lame", rate=source.streams.audio[0].rate)
+        for frame in source.decode(audio=0):
+            frame.pts = None
+            for packet in stream.encode(frame):
+                target.mux(packet)
+        for packet in stream.encode(None):
+            target.mux(packet)
+
+
 # -- doctor ------------------------------------------------------------------------------------------
 
 

@@ -116,6 +116,12 @@ def measure_audio(path: str, vad: str | None = None) -> Metrics:
     )
 
 
+def read_first_channel(path: str) -> tuple[np.ndarray, int]:
+    """The first channel of `path` (its first 60 s) as float32 samples, and its sample rate."""
+    samples, rate, _ = _decode_first_channel(path)
+    return samples, rate
+
+
 def _dbfs(samples: np.ndarray) -> float:
     peak = float(np.max(np.abs(samples))) if samples.size else 0.0
     return 20.0 * float(np.log10(peak)) if peak > 0 else -np.inf

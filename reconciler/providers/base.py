@@ -58,6 +58,22 @@ class VoiceService(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Synthesized:
+    """Speech made with a cloned voice: a WAV file's bytes, and what it is when it is not the service's own
+    synthesis (the local provider's labelled simulation)."""
+
+    wav: bytes
+    simulated: str | None = None
+
+
+@runtime_checkable
+class SpeechService(Protocol):
+    """Speech synthesis with a cloned voice (`voicectl audition`)."""
+
+    def synthesize(self, *, voice_id: str, model: str, text: str) -> Synthesized: ...
+
+
 @runtime_checkable
 class AudioStore(Protocol):
     """Where local source audio is uploaded so the cloning service can fetch it."""
@@ -138,6 +154,8 @@ class Provider:
     state: StateStore
     # Things the plan must say plainly because no API can reach them (shown as notes in plans).
     notes: tuple[str, ...] = ()
+    # None where audition is not built yet (provider aliyun: DashScope's WebSocket synthesis is the next slice).
+    speech: SpeechService | None = None
 
     def close(self) -> None:
         for port in (self.voices, self.audio, self.binder, self.state):

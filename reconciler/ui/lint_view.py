@@ -11,7 +11,7 @@ from reconciler.naming import voice_address
 FORMAT_VERSION = "1"
 
 
-def _metrics_line(m: dict[str, Any]) -> str:
+def metrics_line(m: dict[str, Any]) -> str:
     snr = "cannot judge" if m["snr_db"] is None else f"{m['snr_db']} dB"
     return (
         f"speech {m['speech_ratio']:.0%}, longest continuous speech {m['longest_speech_s']} s, "
@@ -25,7 +25,7 @@ def lint_text(rows: list[dict[str, Any]]) -> Text:
         out.append(voice_address(row["name"]), style="bold")
         out.append(f"  {row['audio']}  {row['model']}\n")
         if row["metrics"] is not None:
-            out.append(f"  {_metrics_line(row['metrics'])}\n")
+            out.append(f"  {metrics_line(row['metrics'])}\n")
         if row["note"]:
             out.append(f"  note: {row['note']}\n", style="cyan")
         for message in row["errors"]:

@@ -21,6 +21,7 @@ from reconciler.providers.local.account import LocalAccount
 from reconciler.providers.local.binder import LocalBinder
 from reconciler.providers.local.db import AccountDb, env_seconds, local_dir
 from reconciler.providers.local.objects import LocalAudioStore, resolve_audio_url
+from reconciler.providers.local.speech import LocalSpeech
 from reconciler.providers.local.voices import (
     FORMAT_CODES,
     LocalVoiceService,
@@ -56,11 +57,13 @@ def open_local(desired: Desired, env: Mapping[str, str], *, reviewer: Reviewer =
     review_delay = env_seconds(env, "VOICECTL_LOCAL_REVIEW_DELAY", DEFAULT_REVIEW_DELAY)
     db = AccountDb(desired.base_dir, env)
     state_path = os.path.join(desired.base_dir, desired.account.state.path)
+    voices = LocalVoiceService(db, quota=desired.account.quota, review_delay=review_delay, reviewer=reviewer)
     return Provider(
         name="local",
-        voices=LocalVoiceService(db, quota=desired.account.quota, review_delay=review_delay, reviewer=reviewer),
+        voices=voices,
         audio=LocalAudioStore(db),
         binder=LocalBinder(db),
         state=LocalStateStore(state_path),
         notes=(f"provider local is a simulation kept in {db.dir}: no cloud account is touched",),
+        speech=LocalSpeech(db, voices),
     )
