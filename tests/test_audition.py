@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import wave
 
-from tests.lifecycle_support import COSY, Project, aliyun, project  # noqa: F401
+from tests.lifecycle_support import COSY, QWEN, Project, aliyun, project  # noqa: F401
 
 
 def test_audition_on_the_local_provider_writes_a_labelled_simulation(project: Project) -> None:
@@ -45,10 +45,27 @@ def test_audition_errors(project: Project) -> None:
     assert "is UNDEPLOYED, not OK" in failed.stderr
 
 
-def test_audition_on_aliyun_is_not_finished_and_says_so(aliyun: Project) -> None:
+def test_audition_on_the_emulator_synthesizes_cosyvoice_through_the_sdk(aliyun: Project) -> None:
     p = aliyun
+    assert p.emu is not None
     p.voice("support", COSY)
+    p.voice("narrator", QWEN)
     p.apply()
-    result = p.run("audition", "support", expect=1)
-    assert "audition is not finished for provider aliyun" in result.stderr
-    assert not list(p.dir.glob("*.wav"))  # nothing pretends to have worked
+
+    heard = p.run("audition", "support", "--text", "Hello there, this is a test of the cloned voice.",
+                  "--out", str(p.dir / "support.wav"), expect=0)  # fmt: skip
+    assert "Lint metrics: speech " in heard.stdout and "simulated" not in heard.stdout
+    with wave.open(str(p.dir / "support.wav")) as w:
+        assert w.getframerate() == 24_000 and w.getnframes() / 24_000 >= 3.0  # length follows the text
+    actions = [c.action for c in p.emu.calls if c.service == "speech"]
+    assert actions == ["run-task", "continue-task", "finish-task"]
+
+    # A dropped connection is retried once; two are reported.
+    p.emu.drop_next_synthesis()
+    assert p.run("audition", "support", "--out", str(p.dir / "again.wav")).code == 0
+    p.emu.drop_next_synthesis(2)
+    dropped = p.run("audition", "support", "--out", str(p.dir / "never.wav"), expect=1)
+    assert "the connection dropped twice" in dropped.stderr and not (p.dir / "never.wav").exists()
+
+    qwen = p.run("audition", "narrator", expect=1)
+    assert "audition of qwen3-tts-vc-2026-01-22 voices is not finished" in qwen.stderr

@@ -617,8 +617,8 @@ def test_foreground_cli_prints_env_and_ready_line() -> None:
     )
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(7)]
-        exports = dict(line[len("export ") :].strip().split("=", 1) for line in lines[:6])
+        lines = [proc.stdout.readline() for _ in range(8)]
+        exports = dict(line[len("export ") :].strip().split("=", 1) for line in lines[:7])
         assert set(exports) == {
             "DASHSCOPE_API_KEY",
             "DASHSCOPE_HTTP_BASE_URL",
@@ -626,8 +626,9 @@ def test_foreground_cli_prints_env_and_ready_line() -> None:
             "VOICECTL_ICE_ENDPOINT",
             "ALIBABA_CLOUD_ACCESS_KEY_ID",
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+            "DASHSCOPE_WEBSOCKET_BASE_URL",  # speech synthesis (audition)
         }
-        assert "ready" in lines[6]
+        assert "ready" in lines[7]
         ping = requests.post(
             exports["DASHSCOPE_HTTP_BASE_URL"] + "/services/audio/tts/customization",
             headers={"Authorization": "Bearer " + exports["DASHSCOPE_API_KEY"]},

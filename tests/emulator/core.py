@@ -111,6 +111,8 @@ class Emulator(AccountRules):
         for name, bucket_region in regions_of.items():
             self._buckets.setdefault(name, _Bucket(name, bucket_region))
         self._instances: dict[str, _Instance] = {}
+        self._speech: Any = None  # the synthesis WebSocket server (tests/emulator/speech.py), once started
+        self._synthesis_drops = 0
 
     # ---------------------------------------------------------------------------------------- lifecycle
 
@@ -132,9 +134,17 @@ class Emulator(AccountRules):
             server, thread = start_server("127.0.0.1", self._ports.get(name, 0), service, self)
             self._servers[name] = server
             self._threads.append(thread)
+        from tests.emulator.speech import SpeechServer
+
+        self._speech = SpeechServer(self)
+        self._speech.start()
         return self
 
     def stop(self) -> None:
+        speech = getattr(self, "_speech", None)
+        if speech is not None:
+            speech.stop()
+            self._speech = None
         for server in self._servers.values():
             server.shutdown()
             server.close_open_connections()
@@ -184,7 +194,38 @@ class Emulator(AccountRules):
         }
         if self.security_token:
             env["ALIBABA_CLOUD_SECURITY_TOKEN"] = self.security_token
+        if getattr(self, "_speech", None) is not None:
+            env["DASHSCOPE_WEBSOCKET_BASE_URL"] = f"ws://127.0.0.1:{self._speech.port}/api-ws/v1/inference"
         return env
+
+    # ---------------------------------------------------------------------------------------- synthesis
+
+    def drop_next_synthesis(self, times: int = 1) -> None:
+        """The next `times` synthesis connections close right after `run-task` (a dropped connection)."""
+        with self.lock:
+            self._synthesis_drops += times
+
+    def _take_synthesis_drop(self) -> bool:
+        with self.lock:
+            if self._synthesis_drops > 0:
+                self._synthesis_drops -= 1
+                return True
+            return False
+
+    def _synthesis_problem(self, voice_id: str, model: str) -> tuple[str, str] | None:
+        """Why `voice_id` cannot speak through `model`, as (code, message); None when it can."""
+        with self.lock:
+            voice = self._voices.get(voice_id)
+            if voice is None:
+                return "InvalidParameter", f"voice {voice_id} does not exist"
+            if voice.family != "cosyvoice":
+                return "InvalidParameter", f"voice {voice_id} is a {voice.family} voice: not for {model}"
+            if voice.target_model != model:
+                return "InvalidParameter", f"voice {voice_id} belongs to {voice.target_model}, not {model}"
+            status = voice.status(time.monotonic())
+        if status != "OK":
+            return "InvalidParameter", f"voice {voice_id} is {status}"
+        return None
 
     # ---------------------------------------------------------------------------------------- faults
 
