@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from reconciler.errors import Problem
     from reconciler.model import Desired
+    from reconciler.operations import ApplyOutcome
     from reconciler.plan.plan import Plan, PlanOptions
 
 
@@ -448,6 +449,14 @@ def apply(
     report: Annotated[
         str | None, typer.Option("--report", metavar="FILE", help="Write a markdown report of the apply here.")
     ] = None,
+    audition_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--audition",
+            metavar="DIR",
+            help="Write DIR/NAME.wav, speech of every voice this apply created or updated, once it passed review.",
+        ),
+    ] = None,
     format: Annotated[
         TextOrJson, typer.Option("--format", help="text, or json: the plan and its report as one document.")
     ] = TextOrJson.text,
@@ -500,12 +509,24 @@ def apply(
         return 0
     if not as_json:
         con.print(render_report_text(outcome.report), end="")
-    if report:
+    _after_apply(desired, outcome, report, audition_dir, con)
+    return 0 if outcome.report.ok else 1
+
+
+def _after_apply(
+    desired: Desired, outcome: ApplyOutcome, report: str | None, audition_dir: str | None, con: Console
+) -> None:
+    """The apply's markdown report (--report) and the samples of the voices it cloned (--audition)."""
+    from reconciler import operations
+
+    if report and outcome.report is not None:
         from reconciler.ui.markdown import render_report_markdown
 
         with open(report, "w", encoding="utf-8") as f:
             f.write(render_report_markdown(outcome.report, outcome.plan))
-    return 0 if outcome.report.ok else 1
+    if audition_dir:
+        for line in operations.audition_applied(desired, outcome.plan, audition_dir):
+            con.print(line, highlight=False)
 
 
 def _approval(

@@ -265,6 +265,28 @@ def audition(desired: Desired, name: str, *, text: str | None, out: str | None, 
     return Audition(path, metrics.analysed, metrics_summary(metrics), result.simulated)
 
 
+def audition_applied(desired: Desired, plan: Plan, directory: str) -> list[str]:
+    """`apply --audition DIR`: DIR/NAME.wav for every voice the plan cloned anew or updated that is OK now, one
+    line each (its duration and metrics, or why there is none). A voice that cannot speak does not fail the apply."""
+    names = [
+        c.name
+        for c in plan.pending
+        if c.kind == Kind.VOICE and not c.state_only and c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)
+    ]
+    os.makedirs(directory, exist_ok=True)
+    lines = []
+    for name in names:
+        try:
+            heard = audition(desired, name, text=None, out=os.path.join(directory, f"{name}.wav"))
+        except VoicectlError as e:
+            lines.append(f"Audition: {voice_address(name)}: none ({e})")
+            continue
+        summary = "" if heard.metrics is None else f", speech {heard.metrics['speech_ratio']:.0%}"
+        label = " (simulated)" if heard.simulated else ""
+        lines.append(f"Audition: {voice_address(name)}: {heard.path}, {heard.seconds:.1f} s{summary}{label}")
+    return lines
+
+
 def _write_audio(path: str, wav: bytes, fmt: str) -> None:
     if fmt == "wav":
         with open(path, "wb") as f:

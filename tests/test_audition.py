@@ -69,3 +69,24 @@ def test_audition_on_the_emulator_synthesizes_cosyvoice_through_the_sdk(aliyun: 
 
     qwen = p.run("audition", "narrator", expect=1)
     assert "audition of qwen3-tts-vc-2026-01-22 voices is not finished" in qwen.stderr
+
+
+def test_apply_audition_writes_a_sample_of_each_voice_it_cloned(project: Project) -> None:
+    p = project
+    p.voice("support", COSY)
+    p.voice("narrator", QWEN)
+    out = p.dir / "auditions"
+    applied = p.apply("--audition", str(out))
+    assert "Audition: voice.support: " in applied.stdout
+    assert (out / "support.wav").exists()
+    if p.provider == "local":
+        assert (out / "narrator.wav").exists() and "(simulated)" in applied.stdout
+    else:  # Qwen synthesis is not built yet: said, and the apply still succeeds
+        assert "Audition: voice.narrator: none (audition of qwen3-tts-vc-2026-01-22 voices is not finished" in (
+            applied.stdout
+        )
+
+    # Nothing cloned: nothing to hear.
+    (out / "support.wav").unlink()
+    again = p.apply("--audition", str(out))
+    assert "Audition:" not in again.stdout and not (out / "support.wav").exists()
