@@ -562,6 +562,38 @@ def scenario_lost_create(ctx: Context) -> Outcome:
 # ------------------------------------------------------------------------------------- concurrency
 
 
+@dataclass
+class HeldReviews:
+    """A project whose reviews a scenario holds open (`hold()`, the env for the run that creates) and ends
+    (`release()`), so that who holds the lock when is decided by the scenario, not by how fast a loaded
+    machine starts Python; on the local provider or on an emulator with the OSS state."""
+
+    project: Project
+    emu: Any = None
+
+    @classmethod
+    def open(cls, stack: contextlib.ExitStack, ctx: Context, target: str, *, prefix: str) -> HeldReviews:
+        if target == "local":
+            return cls(Project(ctx.dir("project"), prefix=prefix, env={"VOICECTL_LOCAL_REVIEW_DELAY": "0.2"}))
+        emu = stack.enter_context(emulator(review_delay=0.2))
+        return cls(aliyun_project(ctx.dir("project"), emu, prefix=prefix, state_backend="oss"), emu)
+
+    def hold(self) -> dict[str, str]:
+        if self.emu is None:
+            return {"VOICECTL_LOCAL_REVIEW_DELAY": str(HOLD_REVIEW)}
+        self.emu.review_delay = HOLD_REVIEW
+        return {}
+
+    def release(self) -> int:
+        if self.emu is None:
+            return finish_local_reviews(self.project)
+        self.emu.review_delay = 0.2
+        return finish_emulator_reviews(self.emu)
+
+    def audit(self, names: Sequence[str]) -> Audit:
+        return audit_local(self.project, names) if self.emu is None else audit_emulator(self.emu, self.project, names)
+
+
 def scenario_concurrency(target: str) -> Callable[[Context], Outcome]:
     """Reviews are held open until the scenario ends them, so who holds the lock when is decided by the
     scenario, not by how fast a loaded machine starts Python."""
@@ -570,31 +602,8 @@ def scenario_concurrency(target: str) -> Callable[[Context], Outcome]:
         where = "local state file" if target == "local" else "OSS state on the emulator"
         outcome = Outcome(f"concurrency-{target}", f"two applies at once on one state ({where})", target)
         with contextlib.ExitStack() as stack:
-            if target == "local":
-                project = Project(ctx.dir("project"), prefix="conc", env={"VOICECTL_LOCAL_REVIEW_DELAY": "0.2"})
-
-                def hold() -> dict[str, str]:
-                    return {"VOICECTL_LOCAL_REVIEW_DELAY": str(HOLD_REVIEW)}
-
-                def release() -> int:
-                    return finish_local_reviews(project)
-
-                def audit(names: Sequence[str]) -> Audit:
-                    return audit_local(project, names)
-            else:
-                emu = stack.enter_context(emulator(review_delay=0.2))
-                project = aliyun_project(ctx.dir("project"), emu, prefix="conc", state_backend="oss")
-
-                def hold() -> dict[str, str]:
-                    emu.review_delay = HOLD_REVIEW
-                    return {}
-
-                def release() -> int:
-                    emu.review_delay = 0.2
-                    return finish_emulator_reviews(emu)
-
-                def audit(names: Sequence[str]) -> Audit:
-                    return audit_emulator(emu, project, names)
+            held = HeldReviews.open(stack, ctx, target, prefix="conc")
+            project, hold, release, audit = held.project, held.hold, held.release, held.audit
 
             def is_locked_out(text: str) -> bool:
                 return "state is locked" in text and "held by" in text and "operation apply" in text
@@ -691,31 +700,8 @@ def scenario_lease(target: str) -> Callable[[Context], Outcome]:
         where = "local state file" if target == "local" else "OSS state on the emulator"
         outcome = Outcome(f"lease-{target}", f"a holder stopped past its lease, and two takers ({where})", target)
         with contextlib.ExitStack() as stack:
-            if target == "local":
-                project = Project(ctx.dir("project"), prefix="lease", env={"VOICECTL_LOCAL_REVIEW_DELAY": "0.2"})
-
-                def hold() -> dict[str, str]:
-                    return {"VOICECTL_LOCAL_REVIEW_DELAY": str(HOLD_REVIEW)}
-
-                def release() -> int:
-                    return finish_local_reviews(project)
-
-                def audit(names: Sequence[str]) -> Audit:
-                    return audit_local(project, names)
-            else:
-                emu = stack.enter_context(emulator(review_delay=0.2))
-                project = aliyun_project(ctx.dir("project"), emu, prefix="lease", state_backend="oss")
-
-                def hold() -> dict[str, str]:
-                    emu.review_delay = HOLD_REVIEW
-                    return {}
-
-                def release() -> int:
-                    emu.review_delay = 0.2
-                    return finish_emulator_reviews(emu)
-
-                def audit(names: Sequence[str]) -> Audit:
-                    return audit_emulator(emu, project, names)
+            held = HeldReviews.open(stack, ctx, target, prefix="lease")
+            project, hold, release, audit = held.project, held.hold, held.release, held.audit
 
             wait = f"{3 * LEASE_SECONDS:g}"
             voices = [Voice("s1", 501), Voice("s2", 502)]

@@ -121,17 +121,12 @@ class VoiceSpec:
     def create_options(self) -> Options:
         """The create-time options besides `language` that voices.yaml sets, as recorded in state: changing
         one means a new clone (the service's update takes new audio only)."""
-        return options_of(self.max_prompt_audio_length, self.enable_preprocess, self.text)
+        return tuple((n, getattr(self, n)) for n in OPTION_NAMES if getattr(self, n) is not None)
 
 
-# Create-time options as (name, value) pairs, sorted by name, None values left out.
+# Create-time options as (name, value) pairs, in OPTION_NAMES order (sorted), None values left out.
 Options = tuple[tuple[str, Any], ...]
 OPTION_NAMES = ("enable_preprocess", "max_prompt_audio_length", "text")
-
-
-def options_of(max_prompt_audio_length: float | None, enable_preprocess: bool | None, text: str | None) -> Options:
-    values = {"enable_preprocess": enable_preprocess, "max_prompt_audio_length": max_prompt_audio_length, "text": text}
-    return tuple((k, v) for k, v in sorted(values.items()) if v is not None)
 
 
 @dataclass(frozen=True)

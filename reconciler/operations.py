@@ -17,10 +17,9 @@ from typing import Any
 from reconciler.apply.executor import Executor, Progress, RunSettings
 from reconciler.apply.report import ApplyReport
 from reconciler.errors import ChangesNotApproved, ConfigError, PlanStale, VoicectlError
-from reconciler.model import Desired, LockInfo, StateDoc, VoiceRecord
+from reconciler.model import Desired, LockInfo, StateDoc, VoiceRecord, VoiceSpec
 from reconciler.naming import VOICE, desired_audio_key, parse_address, voice_address
 from reconciler.plan import approval
-from reconciler.plan.changes import Action, Kind
 from reconciler.plan.plan import Plan, PlanOptions
 from reconciler.plan.planner import plan_changes
 from reconciler.providers import open_provider
@@ -54,11 +53,7 @@ def gate_lint(desired: Desired, plan: Plan) -> Plan:
     its finding as a note instead, since its review passed. Raises ConfigError (exit 1, nothing changed)."""
     if not desired.lint_errors:
         return plan
-    sending = {
-        c.name
-        for c in plan.pending
-        if c.kind == Kind.VOICE and not c.state_only and c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)
-    }
+    sending = {c.name for c in plan.pending if c.sends_audio}
     blocking = [problem for name, problem in desired.lint_errors if name in sending]
     if blocking:
         raise ConfigError(blocking)
@@ -235,56 +230,65 @@ class Audition:
 def audition(desired: Desired, name: str, *, text: str | None, out: str | None, fmt: str = "wav") -> Audition:
     """`voicectl audition NAME`: speech with the cloned voice, written to a file and measured by the lint (a
     voice that answers with silence or noise is a failed clone even if its review passed)."""
-    from reconciler.audio.analysis import measure_audio
-    from reconciler.audio.lint import metrics_summary
-
-    spec = desired.voice(name)
-    if spec is None:
-        declared = ", ".join(v.name for v in desired.voices) or "none"
-        raise VoicectlError(f"audition: {name!r} is not declared in {os.path.relpath(desired.path)} ({declared})")
     with open_provider(desired) as provider:
-        record = provider.state.read().voices.get(name)
-        if record is None:
-            raise VoicectlError(f"audition: voice.{name} has not been cloned yet: run `voicectl apply` first")
-        live = provider.voices.query_voice(record.voice_id)
-        if live.status != "OK":
-            raise VoicectlError(
-                f"audition: voice.{name} ({record.voice_id}) is {live.status}, not OK: only a voice that passed its "
-                "review can speak (wait for the review, or give it new audio)"
-            )
-        if provider.speech is None:
-            raise VoicectlError(
-                f"audition is not finished for provider {provider.name}: synthesis through DashScope (CosyVoice's "
-                "WebSocket inference, Qwen's realtime API) is not built yet; it works on the local provider"
-            )
-        spoken = text or AUDITION_TEXTS.get((spec.language or "en").split("-")[0], AUDITION_TEXTS["en"])
-        result = provider.speech.synthesize(voice_id=record.voice_id, model=record.model, text=spoken)
-    path = out or f"{name}.{fmt}"
-    _write_audio(path, result.wav, fmt)
-    metrics = measure_audio(path)
-    return Audition(path, metrics.analysed, metrics_summary(metrics), result.simulated)
+        spec = _declared(desired, name)
+        return _audition(provider, provider.state.read(), spec, text=text, out=out or f"{name}.{fmt}", fmt=fmt)
 
 
 def audition_applied(desired: Desired, plan: Plan, directory: str) -> list[str]:
     """`apply --audition DIR`: DIR/NAME.wav for every voice the plan cloned anew or updated that is OK now, one
     line each (its duration and metrics, or why there is none). A voice that cannot speak does not fail the apply."""
-    names = [
-        c.name
-        for c in plan.pending
-        if c.kind == Kind.VOICE and not c.state_only and c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)
-    ]
+    names = [c.name for c in plan.pending if c.sends_audio]
+    if not names:
+        return []
     os.makedirs(directory, exist_ok=True)
     lines = []
-    for name in names:
-        try:
-            heard = audition(desired, name, text=None, out=os.path.join(directory, f"{name}.wav"))
-        except VoicectlError as e:
-            lines.append(f"Audition: {voice_address(name)}: none ({e})")
-            continue
-        summary = "" if heard.metrics is None else f", speech {heard.metrics['speech_ratio']:.0%}"
-        label = " (simulated)" if heard.simulated else ""
-        lines.append(f"Audition: {voice_address(name)}: {heard.path}, {heard.seconds:.1f} s{summary}{label}")
+    with open_provider(desired) as provider:
+        state = provider.state.read()
+        for name in names:
+            out = os.path.join(directory, f"{name}.wav")
+            try:
+                heard = _audition(provider, state, _declared(desired, name), text=None, out=out, fmt="wav")
+            except VoicectlError as e:
+                lines.append(f"Audition: {voice_address(name)}: none ({e})")
+                continue
+            summary = "" if heard.metrics is None else f", speech {heard.metrics['speech_ratio']:.0%}"
+            label = " (simulated)" if heard.simulated else ""
+            lines.append(f"Audition: {voice_address(name)}: {heard.path}, {heard.seconds:.1f} s{summary}{label}")
     return lines
+
+
+def _declared(desired: Desired, name: str) -> VoiceSpec:
+    spec = desired.voice(name)
+    if spec is None:
+        declared = ", ".join(v.name for v in desired.voices) or "none"
+        raise VoicectlError(f"audition: {name!r} is not declared in {os.path.relpath(desired.path)} ({declared})")
+    return spec
+
+
+def _audition(
+    provider: Provider, state: StateDoc, spec: VoiceSpec, *, text: str | None, out: str, fmt: str
+) -> Audition:
+    from reconciler.audio.analysis import measure_audio
+    from reconciler.audio.lint import metrics_summary
+
+    name = spec.name
+    record = state.voices.get(name)
+    if record is None:
+        raise VoicectlError(f"audition: voice.{name} has not been cloned yet: run `voicectl apply` first")
+    live = provider.voices.query_voice(record.voice_id)
+    if live.status != "OK":
+        raise VoicectlError(
+            f"audition: voice.{name} ({record.voice_id}) is {live.status}, not OK: only a voice that passed its "
+            "review can speak (wait for the review, or give it new audio)"
+        )
+    if provider.speech is None:
+        raise VoicectlError(f"audition: provider {provider.name} cannot synthesize speech")
+    spoken = text or AUDITION_TEXTS.get((spec.language or "en").split("-")[0], AUDITION_TEXTS["en"])
+    result = provider.speech.synthesize(voice_id=record.voice_id, model=record.model, text=spoken)
+    _write_audio(out, result.wav, fmt)
+    metrics = measure_audio(out)
+    return Audition(out, metrics.analysed, metrics_summary(metrics), result.simulated)
 
 
 def _write_audio(path: str, wav: bytes, fmt: str) -> None:

@@ -254,6 +254,12 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]
 
 
 @pytest.fixture
+def local(tmp_path: Path) -> Project:
+    """A project on the local provider only, for what only it has (a state file to rewrite, its simulation)."""
+    return Project("local", tmp_path)
+
+
+@pytest.fixture
 def aliyun(tmp_path: Path) -> Iterator[Project]:
     """A project on provider aliyun only, for the cloud's own faults (throttling, lost responses)."""
     with Emulator(buckets=(BUCKET,), review_delay=REVIEW_DELAY, rate_limit=10) as emu:

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import wave
 
-from tests.lifecycle_support import COSY, QWEN, Project, aliyun, project  # noqa: F401
+from tests.lifecycle_support import COSY, QWEN, Project, aliyun, local, project  # noqa: F401
 
 
-def test_audition_on_the_local_provider_writes_a_labelled_simulation(project: Project) -> None:
-    p = project
-    if p.provider != "local":
-        return  # provider aliyun: see the "not finished" test below
+def test_audition_on_the_local_provider_writes_a_labelled_simulation(local: Project) -> None:
+    p = local
     p.voice("support", COSY, language="en")
     p.apply()
 
@@ -29,10 +27,8 @@ def test_audition_on_the_local_provider_writes_a_labelled_simulation(project: Pr
     assert "2.0 s" in short.stdout and (p.dir / "s.mp3").stat().st_size > 0
 
 
-def test_audition_errors(project: Project) -> None:
-    p = project
-    if p.provider != "local":
-        return
+def test_audition_errors(local: Project) -> None:
+    p = local
     p.voice("support", COSY)
     unknown = p.run("audition", "nobody", expect=1)
     assert "'nobody' is not declared" in unknown.stderr

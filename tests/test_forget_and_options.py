@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from tests.lifecycle_support import COSY, COSY3, QWEN, Project, actions, project  # noqa: F401
+from tests.lifecycle_support import COSY, COSY3, QWEN, Project, actions, local, project  # noqa: F401
 
 
 def test_state_rm_then_removing_the_voice_deletes_nothing(project: Project) -> None:
@@ -102,10 +102,8 @@ def test_imported_voices_with_unknown_options_are_not_replaced_for_them(project:
     assert any("create-time options of support are not known" in n for n in plan["notes"])
 
 
-def test_a_state_from_before_options_were_recorded_replaces_nothing(project: Project) -> None:
-    p = project
-    if p.provider != "local":
-        return  # the same document on OSS; the local file is the one a test can rewrite in place
+def test_a_state_from_before_options_were_recorded_replaces_nothing(local: Project) -> None:
+    p = local  # the same document on OSS; the local file is the one a test can rewrite in place
     p.voice("support", COSY3, enable_preprocess=True)
     p.voice("sales", COSY, language="en")
     p.apply()

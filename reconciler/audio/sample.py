@@ -10,6 +10,7 @@ need many distinct files) and any length can be had.
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import wave
@@ -85,6 +86,18 @@ def _write_wav(path: str, pcm: array[int], sample_rate: int) -> None:
         out.setsampwidth(2)
         out.setframerate(sample_rate)
         out.writeframes(data.tobytes())
+
+
+def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+    """Float samples in [-1, 1] as the bytes of a mono 16-bit PCM WAV file (saturating like a converter)."""
+    pcm = np.clip(np.round(np.asarray(samples, dtype=np.float64) * 32767.0), -32768, 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(pcm.tobytes())
+    return buffer.getvalue()
 
 
 def _byteswapped(pcm: array[int]) -> array[int]:

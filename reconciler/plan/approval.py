@@ -20,7 +20,6 @@ from typing import Any
 from reconciler.model import Desired, LiveSnapshot, StateDoc
 from reconciler.plan.changes import Action, BindingState, Change, VoiceAfter
 
-APPROVAL_KIND = "voicectl-approval"
 Entry = dict[str, Any]
 
 

@@ -213,6 +213,16 @@ class Change:
     forced_by: tuple[str, ...] = ()
 
     @property
+    def sends_audio(self) -> bool:
+        """A voice change that hands source audio to the service: a create that clones, an update, a
+        replacement (an adoption or a state-only record sends nothing)."""
+        return (
+            self.kind == Kind.VOICE
+            and not self.state_only
+            and self.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)
+        )
+
+    @property
     def name(self) -> str:
         """The voice name (voices) or `agent.node` (bindings)."""
         return parse_address(self.address).name

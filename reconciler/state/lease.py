@@ -47,12 +47,6 @@ class LeaseKeeper:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> LeaseKeeper:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def _renew_loop(self) -> None:
         every = self.lock.lease / 3
         while not self._stop.wait(every):

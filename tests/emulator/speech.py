@@ -11,15 +11,12 @@ which websocket-client, the SDK's client library, does not.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import threading
 import time
 import uuid
-import wave
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from aiohttp import WSMsgType, web
 
 if TYPE_CHECKING:
@@ -30,19 +27,10 @@ CHUNK = 4096
 
 
 def _speech_wav(text: str, rate: int) -> bytes:
-    from reconciler.audio.sample import reading
+    """Speech (the shipped readings) as long as the text would take to read, as a WAV file's bytes."""
+    from reconciler.audio.sample import speech_float, wav_bytes
 
-    seconds = max(1.0, len(text) * SECONDS_PER_CHARACTER)
-    voice = np.asarray(reading("en-male", rate), dtype=np.float64)
-    samples = np.resize(voice, int(seconds * rate))
-    pcm = np.clip(np.round(samples * 32767.0), -32768, 32767).astype("<i2")
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return out.getvalue()
+    return wav_bytes(speech_float(seconds=max(1.0, len(text) * SECONDS_PER_CHARACTER), sample_rate=rate), rate)
 
 
 class SpeechServer:

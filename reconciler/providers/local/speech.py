@@ -7,12 +7,10 @@ lint metrics be tried without an account; the label says plainly that no speech 
 
 from __future__ import annotations
 
-import io
-import wave
-
 import numpy as np
 
 from reconciler.audio.analysis import read_first_channel
+from reconciler.audio.sample import wav_bytes
 from reconciler.errors import ProviderError
 from reconciler.providers.base import Synthesized
 from reconciler.providers.local.db import AccountDb
@@ -41,15 +39,4 @@ class LocalSpeech:
         seconds = min(MAX_SECONDS, max(MIN_SECONDS, len(text) * SECONDS_PER_CHARACTER))
         cut = samples[: int(seconds * rate)]
         out = np.interp(np.arange(0, len(cut), rate / OUT_RATE), np.arange(len(cut)), cut) if rate != OUT_RATE else cut
-        return Synthesized(_wav(out, OUT_RATE), simulated=LABEL)
-
-
-def _wav(samples: np.ndarray, rate: int) -> bytes:
-    pcm = np.clip(np.round(samples * 32767.0), -32768, 32767).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(rate)
-        f.writeframes(pcm.tobytes())
-    return buffer.getvalue()
+        return Synthesized(wav_bytes(out, OUT_RATE), simulated=LABEL)
