@@ -96,7 +96,8 @@ REGIONS = tuple(DASHSCOPE_HOSTS)
 @dataclass(frozen=True)
 class DashScopeEndpoints:
     http: str  # base of the HTTP API, e.g. https://dashscope.aliyuncs.com/api/v1
-    websocket: str  # base of the WebSocket API (realtime synthesis), e.g. wss://.../api-ws/v1/inference
+    websocket: str  # CosyVoice's WebSocket synthesis, e.g. wss://.../api-ws/v1/inference
+    realtime: str  # Qwen's realtime synthesis (the SDK appends ?model=...), e.g. wss://.../api-ws/v1/realtime
 
 
 def dashscope_host(region: str, workspace: str | None = None) -> str:
@@ -108,7 +109,39 @@ def dashscope_host(region: str, workspace: str | None = None) -> str:
 def dashscope_endpoints(region: str, workspace: str | None = None) -> DashScopeEndpoints:
     """The DashScope bases of `region`: the workspace's own host when a workspace is given, else the shared one."""
     host = dashscope_host(region, workspace)
-    return DashScopeEndpoints(http=f"https://{host}/api/v1", websocket=f"wss://{host}/api-ws/v1/inference")
+    return DashScopeEndpoints(
+        http=f"https://{host}/api/v1",
+        websocket=f"wss://{host}/api-ws/v1/inference",
+        realtime=f"wss://{host}/api-ws/v1/realtime",
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Speech synthesis (audition)
+# --------------------------------------------------------------------------------------------------
+
+INFERENCE, REALTIME = "inference", "realtime"
+# Characters per request: CosyVoice takes 20,000 per continue-task (a Chinese character counting two);
+# the Qwen realtime API documents no limit, so voicectl commits at most 600 (the non-realtime Qwen-TTS
+# input limit) at a time, which keeps each response short.
+SYNTHESIS_TEXT_LIMIT = {INFERENCE: 20_000, REALTIME: 600}
+
+
+def speech_api(model: str) -> str | None:
+    """The WebSocket API a voice of `model` speaks through: INFERENCE (CosyVoice), REALTIME (the Qwen realtime
+    models), or None (the other Qwen models speak through the HTTP multimodal-generation API)."""
+    if model.startswith("cosyvoice"):
+        return INFERENCE
+    if model.startswith("qwen") and "-realtime" in model:
+        return REALTIME
+    return None
+
+
+def billed_characters(text: str, api: str) -> int:
+    """A text's length as the API counts it: CosyVoice counts a CJK ideograph as two characters."""
+    if api != INFERENCE:
+        return len(text)
+    return sum(2 if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" else 1 for ch in text)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -525,8 +525,8 @@ def _after_apply(
         with open(report, "w", encoding="utf-8") as f:
             f.write(render_report_markdown(outcome.report, outcome.plan))
     if audition_dir:
-        for line in operations.audition_applied(desired, outcome.plan, audition_dir):
-            con.print(line, highlight=False)
+        for heard in operations.audition_applied(desired, outcome.plan, audition_dir):
+            con.print(heard.line(), highlight=False)
 
 
 def _approval(
@@ -711,9 +711,18 @@ class AudioFormat(StrEnum):
 
 @command(app)
 def audition(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="A voice declared in voices.yaml, cloned and OK.")],
+    name: Annotated[
+        str | None, typer.Argument(metavar="[NAME]", help="A voice declared in voices.yaml, cloned and OK.")
+    ] = None,
+    all_dir: Annotated[
+        str | None,
+        typer.Option("--all", metavar="DIR", help="Every declared voice: DIR/NAME.wav and DIR/auditions.json."),
+    ] = None,
     text: Annotated[
-        str | None, typer.Option("--text", metavar="TEXT", help="What the voice says (default: by its language).")
+        str | None,
+        typer.Option(
+            "--text", metavar="TEXT", help="What the voice says (default: its audition_text, or by language)."
+        ),
     ] = None,
     out: Annotated[
         str | None, typer.Option("--out", metavar="FILE", help="Where to write the audio (default NAME.wav).")
@@ -722,16 +731,34 @@ def audition(
     file: FileOpt = None,
     verbose: VerboseOpt = False,
 ) -> int:
-    """Hear a cloned voice: synthesize speech with it, write the audio, and print its duration and lint metrics."""
+    """Hear a cloned voice: synthesize speech with it, write the audio, and print its duration and lint metrics.
+    Exits 1 when what came back is silence or noise (a failed clone, whatever its review said)."""
     from reconciler import operations
     from reconciler.ui.lint_view import metrics_line
 
-    heard = operations.audition(_load(file, read_audio=False), name, text=text, out=out, fmt=fmt.value)
-    _out(f"Wrote {heard.path}: {heard.seconds:.1f} s.")
-    if heard.metrics:
-        _out(f"Lint metrics: {metrics_line(heard.metrics)}")
-    if heard.simulated:
-        _out(f"Note: {heard.simulated}")
+    if (name is None) == (all_dir is None):
+        _fail("audition: give a voice NAME, or --all DIR for every declared voice (not both)")
+    if all_dir is not None:
+        if out is not None or fmt is not AudioFormat.wav:
+            _fail("audition --all writes DIR/NAME.wav: --out and --format are for one NAME")
+        batch = operations.audition_all(_load(file, read_audio=False), all_dir, text=text)
+        for one in batch:
+            _out(one.line())
+        _out(f"Wrote {len([h for h in batch if h.audition])} of {len(batch)} samples and "
+             f"{os.path.join(all_dir, operations.AUDITION_INDEX)}.")  # fmt: skip
+        return 0 if all(h.ok for h in batch) else 1
+    assert name is not None
+    sample = operations.audition(_load(file, read_audio=False), name, text=text, out=out, fmt=fmt.value)
+    _out(f"Wrote {sample.path}: {sample.seconds:.1f} s.")
+    if sample.metrics:
+        _out(f"Lint metrics: {metrics_line(sample.metrics)}")
+    if sample.simulated:
+        _out(f"Note: {sample.simulated}")
+    if not sample.voice_heard:
+        _fail(
+            f"no voice in what voice.{name} said (silence or noise came back): the clone has failed even though "
+            f"its review passed. Give it new audio, or clone it anew: voicectl apply --replace {name}"
+        )
     return 0
 
 

@@ -108,6 +108,7 @@ class VoiceSpec:
     max_prompt_audio_length: float | None = None
     enable_preprocess: bool | None = None
     text: str | None = None
+    audition_text: str | None = None  # what `voicectl audition` has it say; never sent when cloning
 
     @property
     def address(self) -> str:

@@ -212,11 +212,29 @@ def _check_approval(plan: Plan, request: ApplyRequest, on_plan: Callable[[Plan],
 
 # -- audition ----------------------------------------------------------------------------------------
 
-# What a voice says when no --text is given, by its declared language.
+# What a voice says when neither --text nor its audition_text is given, by its declared language (every
+# language either family takes a hint for); English when it declares none.
 AUDITION_TEXTS = {
     "zh": "你好，这是我克隆出来的声音。请听一听，它听起来自然吗？",
     "en": "Hello, this is my cloned voice. Have a listen: does it sound natural to you?",
+    "fr": "Bonjour, voici ma voix clonée. Écoutez bien : vous semble-t-elle naturelle ?",
+    "de": "Hallo, das ist meine geklonte Stimme. Hören Sie genau hin: Klingt sie natürlich?",
+    "es": "Hola, esta es mi voz clonada. Escúchala con atención: ¿te parece natural?",
+    "it": "Ciao, questa è la mia voce clonata. Ascoltala bene: ti sembra naturale?",
+    "pt": "Olá, esta é a minha voz clonada. Ouça com atenção: ela parece natural?",
+    "ru": "Здравствуйте, это мой клонированный голос. Послушайте: он звучит естественно?",
+    "ja": "こんにちは、これは私のクローン音声です。自然に聞こえるか、聞いてみてください。",
+    "ko": "안녕하세요, 이것은 제 복제된 목소리입니다. 자연스럽게 들리는지 들어 보세요.",
 }
+
+
+def audition_text(spec: VoiceSpec, text: str | None = None) -> str:
+    """What the voice says: --text, else its audition_text, else the default of its language."""
+    return text or spec.audition_text or AUDITION_TEXTS.get((spec.language or "en").split("-")[0], AUDITION_TEXTS["en"])
+
+
+AUDITION_MIN_SPEECH = 0.2  # below this share of speech, what came back is silence or noise, not the voice
+AUDITION_INDEX = "auditions.json"  # written beside the samples of a batch, for CI to link and describe
 
 
 @dataclass(frozen=True)
@@ -225,6 +243,48 @@ class Audition:
     seconds: float
     metrics: dict[str, Any] | None  # the lint's metrics summary of what came back
     simulated: str | None  # the label of a simulation (local provider), None for real synthesis
+    first_audio_seconds: float | None = None
+
+    @property
+    def voice_heard(self) -> bool:
+        """Whether the lint hears speech in it: a clone that answers with silence or noise has failed, whatever
+        its review said."""
+        return self.metrics is not None and self.metrics["speech_ratio"] >= AUDITION_MIN_SPEECH
+
+
+@dataclass(frozen=True)
+class Heard:
+    """One voice of a batch audition (`apply --audition`, `audition --all`): its sample, or why there is none."""
+
+    name: str
+    audition: Audition | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.audition is not None and self.audition.voice_heard
+
+    def line(self) -> str:
+        a = self.audition
+        if a is None:
+            return f"Audition: {voice_address(self.name)}: none ({self.problem})"
+        summary = "" if a.metrics is None else f", speech {a.metrics['speech_ratio']:.0%}"
+        label = " (simulated)" if a.simulated else ""
+        verdict = "" if a.voice_heard else ": NO VOICE HEARD, silence or noise came back (a failed clone)"
+        return f"Audition: {voice_address(self.name)}: {a.path}, {a.seconds:.1f} s{summary}{label}{verdict}"
+
+    def to_json(self, directory: str) -> dict[str, Any]:
+        a = self.audition
+        return {
+            "name": self.name,
+            "address": voice_address(self.name),
+            "file": None if a is None else os.path.relpath(a.path, directory),
+            "seconds": None if a is None else round(a.seconds, 2),
+            "metrics": None if a is None else a.metrics,
+            "simulated": bool(a and a.simulated),
+            "voice_heard": self.ok,
+            "problem": self.problem,
+        }
 
 
 def audition(desired: Desired, name: str, *, text: str | None, out: str | None, fmt: str = "wav") -> Audition:
@@ -235,27 +295,38 @@ def audition(desired: Desired, name: str, *, text: str | None, out: str | None, 
         return _audition(provider, provider.state.read(), spec, text=text, out=out or f"{name}.{fmt}", fmt=fmt)
 
 
-def audition_applied(desired: Desired, plan: Plan, directory: str) -> list[str]:
-    """`apply --audition DIR`: DIR/NAME.wav for every voice the plan cloned anew or updated that is OK now, one
-    line each (its duration and metrics, or why there is none). A voice that cannot speak does not fail the apply."""
+def audition_applied(desired: Desired, plan: Plan, directory: str) -> list[Heard]:
+    """`apply --audition DIR`: a sample of every voice the plan cloned anew or updated (see `audition_batch`). A
+    voice that cannot speak does not fail the apply: its line says why."""
     names = [c.name for c in plan.pending if c.sends_audio]
-    if not names:
-        return []
+    return audition_batch(desired, names, directory) if names else []
+
+
+def audition_all(desired: Desired, directory: str, *, text: str | None = None) -> list[Heard]:
+    """`voicectl audition --all DIR`: a sample of every voice voices.yaml declares (a listening test after a
+    model upgrade)."""
+    return audition_batch(desired, [v.name for v in desired.voices], directory, text=text)
+
+
+def audition_batch(desired: Desired, names: list[str], directory: str, *, text: str | None = None) -> list[Heard]:
+    """DIR/NAME.wav for each voice that is cloned and OK, and DIR/auditions.json describing each sample (its
+    duration and metrics) or why there is none, for CI to link."""
     os.makedirs(directory, exist_ok=True)
-    lines = []
+    heard: list[Heard] = []
     with open_provider(desired) as provider:
         state = provider.state.read()
         for name in names:
             out = os.path.join(directory, f"{name}.wav")
             try:
-                heard = _audition(provider, state, _declared(desired, name), text=None, out=out, fmt="wav")
+                sample = _audition(provider, state, _declared(desired, name), text=text, out=out, fmt="wav")
             except VoicectlError as e:
-                lines.append(f"Audition: {voice_address(name)}: none ({e})")
+                heard.append(Heard(name, problem=str(e).removeprefix("audition: ")))
                 continue
-            summary = "" if heard.metrics is None else f", speech {heard.metrics['speech_ratio']:.0%}"
-            label = " (simulated)" if heard.simulated else ""
-            lines.append(f"Audition: {voice_address(name)}: {heard.path}, {heard.seconds:.1f} s{summary}{label}")
-    return lines
+            heard.append(Heard(name, sample))
+    index = {"format_version": 1, "samples": [h.to_json(directory) for h in heard]}
+    with open(os.path.join(directory, AUDITION_INDEX), "w", encoding="utf-8") as f:
+        json.dump(index, f, indent=2, ensure_ascii=False)
+    return heard
 
 
 def _declared(desired: Desired, name: str) -> VoiceSpec:
@@ -284,11 +355,10 @@ def _audition(
         )
     if provider.speech is None:
         raise VoicectlError(f"audition: provider {provider.name} cannot synthesize speech")
-    spoken = text or AUDITION_TEXTS.get((spec.language or "en").split("-")[0], AUDITION_TEXTS["en"])
-    result = provider.speech.synthesize(voice_id=record.voice_id, model=record.model, text=spoken)
+    result = provider.speech.synthesize(voice_id=record.voice_id, model=record.model, text=audition_text(spec, text))
     _write_audio(out, result.wav, fmt)
     metrics = measure_audio(out)
-    return Audition(out, metrics.analysed, metrics_summary(metrics), result.simulated)
+    return Audition(out, metrics.analysed, metrics_summary(metrics), result.simulated, result.first_audio_seconds)
 
 
 def _write_audio(path: str, wav: bytes, fmt: str) -> None:

@@ -34,6 +34,7 @@ BUCKET = "voices"
 COSY = "cosyvoice-v2"
 COSY3 = "cosyvoice-v3-flash"
 QWEN = "qwen3-tts-vc-2026-01-22"
+QWEN_RT = "qwen3-tts-vc-realtime-2026-01-15"
 # Reviews finish within one poll of the review wait, so a test pays a fraction of a second for them.
 REVIEW_DELAY = 0.1
 AGENT = "agent1"

@@ -9,6 +9,7 @@ does on that point (region-bound keys, per-family rate limits, capped pages, Qwe
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -78,6 +79,7 @@ def test_region_and_workspace_pick_the_dashscope_host() -> None:
     workspace = dashscope_endpoints("ap-southeast-1", "ws-123")
     assert workspace.http == "https://ws-123.ap-southeast-1.maas.aliyuncs.com/api/v1"
     assert workspace.websocket == "wss://ws-123.ap-southeast-1.maas.aliyuncs.com/api-ws/v1/inference"
+    assert workspace.realtime == "wss://ws-123.ap-southeast-1.maas.aliyuncs.com/api-ws/v1/realtime"
     assert DashScopeHttp({}, region="ap-southeast-1").base_url == singapore.http
     with pytest.raises(ProviderError, match="cn-beijing, ap-southeast-1"):
         DashScopeHttp({}, region="cn-shanghai")
@@ -97,7 +99,7 @@ def two_regions(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
         real = dashscope_endpoints
 
         def local(region: str, workspace: str | None = None):  # type: ignore[no-untyped-def]
-            return real(region, workspace).__class__(emulator.dashscope_base_url_for(region), "")
+            return dataclasses.replace(real(region, workspace), http=emulator.dashscope_base_url_for(region))
 
         monkeypatch.setattr(dashscope_http, "dashscope_endpoints", local)
         yield emulator

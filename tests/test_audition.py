@@ -6,9 +6,13 @@ for an unknown name, a voice not cloned or not OK; provider aliyun says plainly 
 
 from __future__ import annotations
 
+import json
 import wave
 
-from tests.lifecycle_support import COSY, QWEN, Project, aliyun, local, project  # noqa: F401
+import pytest
+
+from reconciler.errors import AuthError
+from tests.lifecycle_support import COSY, QWEN, QWEN_RT, Project, aliyun, local, project  # noqa: F401
 
 
 def test_audition_on_the_local_provider_writes_a_labelled_simulation(local: Project) -> None:
@@ -67,6 +71,72 @@ def test_audition_on_the_emulator_synthesizes_cosyvoice_through_the_sdk(aliyun: 
     assert "audition of qwen3-tts-vc-2026-01-22 voices is not finished" in qwen.stderr
 
 
+def test_audition_on_the_emulator_speaks_qwen_through_the_realtime_endpoint(aliyun: Project) -> None:
+    p = aliyun
+    assert p.emu is not None
+    p.voice("host", QWEN_RT, language="en")
+    p.apply()
+
+    heard = p.run("audition", "host", "--out", str(p.dir / "host.wav"), expect=0)
+    assert "Lint metrics: speech " in heard.stdout and "simulated" not in heard.stdout
+    with wave.open(str(p.dir / "host.wav")) as w:
+        assert w.getframerate() == 24_000 and w.getnframes() / 24_000 >= 3.0
+    actions = [c.action for c in p.emu.calls if c.service == "speech"]
+    assert actions == ["session.update", "input_text_buffer.append", "input_text_buffer.commit", "session.finish"]
+
+    # A refusal the service reports as an error event is said, and nothing is written.
+    p.emu.fail_next_synthesis("InternalError", "synthesis backend unavailable")
+    failed = p.run("audition", "host", "--out", str(p.dir / "never.wav"), expect=1)
+    assert "InternalError synthesis backend unavailable" in failed.stderr and not (p.dir / "never.wav").exists()
+
+
+def test_audition_splits_long_text_within_the_api_limit(aliyun: Project) -> None:
+    p = aliyun
+    assert p.emu is not None
+    p.voice("host", QWEN_RT)
+    p.apply()
+    sentence = "This sentence is one of many that make the text too long for one request. "
+    p.run("audition", "host", "--text", sentence * 20, "--out", str(p.dir / "long.wav"), expect=0)
+    appended = [c.params["characters"] for c in p.emu.calls if c.action == "input_text_buffer.append"]
+    assert len(appended) >= 3 and max(appended) <= 600 and sum(appended) == len(sentence * 20)
+    with wave.open(str(p.dir / "long.wav")) as w:
+        assert w.getnframes() / 24_000 >= 0.07 * len(sentence) * 20 * 0.9  # every piece's audio is there
+
+
+def test_audition_retries_throttling_and_reports_a_task_failure(aliyun: Project) -> None:
+    p = aliyun
+    assert p.emu is not None
+    p.voice("support", COSY)
+    p.apply()
+    p.emu.synthesis_rate = 1
+    p.run("audition", "support", "--text", "One.", "--out", str(p.dir / "a.wav"), expect=0)
+    second = p.run("audition", "support", "-v", "--text", "Two.", "--out", str(p.dir / "b.wav"), expect=0)
+    assert "throttled" in second.stderr and (p.dir / "b.wav").exists()
+    throttled = [c for c in p.emu.calls if c.action == "task-failed" and c.params["code"].startswith("Throttling")]
+    assert throttled
+
+    p.emu.synthesis_rate = None
+    p.emu.fail_next_synthesis("InvalidParameter", "voice is not available")
+    failed = p.run("audition", "support", "--out", str(p.dir / "c.wav"), expect=1)
+    assert "InvalidParameter voice is not available" in failed.stderr and not (p.dir / "c.wav").exists()
+
+
+def test_synthesis_with_a_wrong_key_says_so_without_the_key(aliyun: Project) -> None:
+    """The handshake of either endpoint refuses the key (the CLI's status read would refuse it first)."""
+    from reconciler.providers.aliyun.speech import AliyunSpeech
+
+    p = aliyun
+    assert p.emu is not None
+    p.voice("support", COSY)
+    p.voice("host", QWEN_RT)
+    p.apply()
+    speech = AliyunSpeech({**p.env, "DASHSCOPE_API_KEY": "sk-wrong"}, region="cn-beijing", workspace=None)
+    for name, model in (("support", COSY), ("host", QWEN_RT)):
+        with pytest.raises(AuthError, match="refused DASHSCOPE_API_KEY") as refused:
+            speech.synthesize(voice_id=p.voice_id(name), model=model, text="Hello.")
+        assert "sk-wrong" not in str(refused.value)
+
+
 def test_apply_audition_writes_a_sample_of_each_voice_it_cloned(project: Project) -> None:
     p = project
     p.voice("support", COSY)
@@ -77,7 +147,7 @@ def test_apply_audition_writes_a_sample_of_each_voice_it_cloned(project: Project
     assert (out / "support.wav").exists()
     if p.provider == "local":
         assert (out / "narrator.wav").exists() and "(simulated)" in applied.stdout
-    else:  # Qwen synthesis is not built yet: said, and the apply still succeeds
+    else:  # Qwen synthesis over HTTP (the non-realtime models) is not built yet: said, and the apply succeeds
         assert "Audition: voice.narrator: none (audition of qwen3-tts-vc-2026-01-22 voices is not finished" in (
             applied.stdout
         )
@@ -86,3 +156,41 @@ def test_apply_audition_writes_a_sample_of_each_voice_it_cloned(project: Project
     (out / "support.wav").unlink()
     again = p.apply("--audition", str(out))
     assert "Audition:" not in again.stdout and not (out / "support.wav").exists()
+
+
+def test_a_voice_that_answers_with_noise_is_a_failed_clone(aliyun: Project) -> None:
+    p = aliyun
+    assert p.emu is not None
+    p.voice("support", COSY)
+    p.voice("host", QWEN_RT)
+    p.apply()
+    p.emu.mute_voice(p.voice_id("host"))
+
+    muted = p.run("audition", "host", "--out", str(p.dir / "host.wav"), expect=1)
+    assert "no voice in what voice.host said" in muted.stderr and "--replace host" in muted.stderr
+    assert (p.dir / "host.wav").exists()  # written all the same: the user can listen to what came back
+
+    # --all: every declared voice, one line each, an index for CI; exit 1 while one is not heard.
+    batch = p.run("audition", "--all", str(p.dir / "all"), expect=1)
+    assert "Audition: voice.support: " in batch.stdout and "NO VOICE HEARD" in batch.stdout
+    index = json.loads((p.dir / "all" / "auditions.json").read_text())
+    by_name = {s["name"]: s for s in index["samples"]}
+    assert by_name["support"]["voice_heard"] and by_name["support"]["file"] == "support.wav"
+    assert not by_name["host"]["voice_heard"] and by_name["host"]["metrics"]["speech_ratio"] < 0.2
+
+
+def test_audition_all_and_the_text_it_says(local: Project) -> None:
+    p = local
+    p.voice("support", COSY, language="en", audition_text="Thanks for calling Acme support, how can I help?")
+    p.voice("later", COSY)
+    p.apply("--target", "voice.support")
+    assert p.run("audition", expect=1).stderr.count("give a voice NAME, or --all DIR") == 1
+    assert "--out and --format are for one NAME" in p.run("audition", "--all", "d", "--out", "x", expect=1).stderr
+
+    batch = p.run("audition", "--all", str(p.dir / "all"), expect=1)  # 'later' is not cloned yet
+    assert "Audition: voice.later: none (voice.later has not been cloned yet" in batch.stdout
+    assert "Wrote 1 of 2 samples" in batch.stdout
+    with wave.open(str(p.dir / "all" / "support.wav")) as w:  # audition_text is what it says: its length shows
+        assert w.getnframes() / w.getframerate() == pytest.approx(48 * 0.07, abs=0.05)
+    p.apply()
+    assert p.run("audition", "--all", str(p.dir / "all"), expect=0).stdout.count("Audition: ") == 2

@@ -665,3 +665,51 @@ def test_security_tokens_are_checked_when_configured() -> None:
         assert IceClient(config).describe_aiagent_instance(request).body.instance.status == "Executing"
         with pytest.raises(ClientException):
             ice_client(emu).describe_aiagent_instance(request)
+
+
+# -- speech synthesis over WebSocket: the protocol's order, as the real service enforces it ---------------
+
+
+def _speech_socket(emu: Emulator, path: str, headers: dict[str, str] | None = None) -> Any:
+    import websocket  # websocket-client, the dashscope SDK's own WebSocket library
+
+    base = emu.env()["DASHSCOPE_WEBSOCKET_BASE_URL"].removesuffix("/api-ws/v1/inference")
+    auth = {"Authorization": f"Bearer {emu.api_key}", **(headers or {})}
+    return websocket.create_connection(base + path, header=[f"{k}: {v}" for k, v in auth.items()], timeout=5)
+
+
+def test_inference_endpoint_refuses_text_before_the_task_started(emu: Emulator) -> None:
+    emu.add_voice("cosyvoice-v2-acme-0001", "cosyvoice-v2")
+    ws = _speech_socket(emu, "/api-ws/v1/inference")
+    ws.send(json.dumps({"header": {"action": "continue-task", "task_id": "t1"}, "payload": {"input": {"text": "Hi"}}}))
+    event = json.loads(ws.recv())["header"]
+    assert (event["event"], event["error_code"]) == ("task-failed", "InvalidParameter")
+    assert "before task-started" in event["error_message"]
+
+
+def test_inference_endpoint_refuses_a_voice_of_another_model_and_an_unknown_workspace(emu: Emulator) -> None:
+    import websocket
+
+    emu.add_voice("cosyvoice-v2-acme-0001", "cosyvoice-v2")
+    ws = _speech_socket(emu, "/api-ws/v1/inference")
+    run = {"action": "run-task", "task_id": "t1"}
+    params = {"voice": "cosyvoice-v2-acme-0001", "format": "pcm", "sample_rate": 24000}
+    ws.send(json.dumps({"header": run, "payload": {"model": "cosyvoice-v3-flash", "parameters": params}}))
+    event = json.loads(ws.recv())["header"]
+    assert event["event"] == "task-failed" and "belongs to cosyvoice-v2" in event["error_message"]
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        _speech_socket(emu, "/api-ws/v1/inference", {"X-DashScope-WorkSpace": "ws-not-mine"})
+    assert refused.value.status_code == 403
+
+
+def test_realtime_endpoint_wants_the_voice_before_text_and_a_realtime_model(emu: Emulator) -> None:
+    emu.add_voice("qwen-tts-vc-host-voice-1", "qwen3-tts-vc-realtime-2026-01-15")
+    ws = _speech_socket(emu, "/api-ws/v1/realtime?model=qwen3-tts-vc-realtime-2026-01-15")
+    assert json.loads(ws.recv())["type"] == "session.created"
+    ws.send(json.dumps({"event_id": "e1", "type": "input_text_buffer.append", "text": "Hello."}))
+    error = json.loads(ws.recv())
+    assert error["type"] == "error" and "before session.updated" in error["error"]["message"]
+
+    ws = _speech_socket(emu, "/api-ws/v1/realtime?model=qwen3-tts-vc-2026-01-22")
+    error = json.loads(ws.recv())
+    assert error["type"] == "error" and "does not speak through the realtime API" in error["error"]["message"]

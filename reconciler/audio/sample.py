@@ -88,16 +88,25 @@ def _write_wav(path: str, pcm: array[int], sample_rate: int) -> None:
         out.writeframes(data.tobytes())
 
 
-def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
-    """Float samples in [-1, 1] as the bytes of a mono 16-bit PCM WAV file (saturating like a converter)."""
-    pcm = np.clip(np.round(np.asarray(samples, dtype=np.float64) * 32767.0), -32768, 32767).astype("<i2")
+def pcm16(samples: np.ndarray) -> bytes:
+    """Float samples in [-1, 1] as 16-bit little-endian PCM (saturating like a converter)."""
+    return np.clip(np.round(np.asarray(samples, dtype=np.float64) * 32767.0), -32768, 32767).astype("<i2").tobytes()
+
+
+def pcm16_wav(pcm: bytes, sample_rate: int) -> bytes:
+    """Mono 16-bit PCM (what the synthesis APIs stream) as the bytes of a WAV file."""
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(sample_rate)
-        out.writeframes(pcm.tobytes())
+        out.writeframes(pcm)
     return buffer.getvalue()
+
+
+def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+    """Float samples in [-1, 1] as the bytes of a mono 16-bit PCM WAV file."""
+    return pcm16_wav(pcm16(samples), sample_rate)
 
 
 def _byteswapped(pcm: array[int]) -> array[int]:

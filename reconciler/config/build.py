@@ -62,6 +62,7 @@ def build_desired(
             max_prompt_audio_length=v.get("max_prompt_audio_length"),
             enable_preprocess=v.get("enable_preprocess"),
             text=v.get("text"),
+            audition_text=v.get("audition_text"),
         )
         for i, v in enumerate(data.get("voices") or [])
     )

@@ -92,6 +92,14 @@ _voice: dict[str, Any] = {
             "speech (Audio.PreprocessError when they differ much) and clones better with it. Used when the voice "
             "is cloned.",
         },
+        "audition_text": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 2000,
+            "description": "What the voice says in `voicectl audition` and `apply --audition` when no --text is given "
+            "(default: a short sentence in the voice's language). Never sent when cloning; changing it changes no "
+            "voice.",
+        },
         "recorded": {
             "type": "boolean",
             "default": False,

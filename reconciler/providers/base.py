@@ -65,6 +65,7 @@ class Synthesized:
 
     wav: bytes
     simulated: str | None = None
+    first_audio_seconds: float | None = None  # from the request to the first audio byte, when measured
 
 
 @runtime_checkable

@@ -28,11 +28,12 @@ from tests.emulator._state import (
     _Voice,
     cosyvoice_prefix,
 )
+from tests.emulator._synthesis import SynthesisRules
 
 __all__ = ["BEIJING", "COSYVOICE_MODELS", "QWEN_MODELS", "Call", "Emulator", "Fault"]
 
 
-class Emulator(AccountRules):
+class Emulator(AccountRules, SynthesisRules):
     """A loopback emulation of DashScope voice enrollment, OSS and ICE, for one in-memory account.
 
     Each service listens on its own 127.0.0.1 port (ephemeral unless given). `latency`, `review_delay`,
@@ -65,6 +66,7 @@ class Emulator(AccountRules):
         workspaces: dict[str, str] | None = None,
         bucket_regions: dict[str, str] | None = None,
         qwen_rate_limit: int | None = 180,
+        synthesis_rate: int | None = 10,
         max_page_size: int = 50,
         dashscope_port: int = 0,
         oss_port: int = 0,
@@ -112,7 +114,7 @@ class Emulator(AccountRules):
             self._buckets.setdefault(name, _Bucket(name, bucket_region))
         self._instances: dict[str, _Instance] = {}
         self._speech: Any = None  # the synthesis WebSocket server (tests/emulator/speech.py), once started
-        self._synthesis_drops = 0
+        self._init_synthesis(synthesis_rate)
 
     # ---------------------------------------------------------------------------------------- lifecycle
 
@@ -197,35 +199,6 @@ class Emulator(AccountRules):
         if getattr(self, "_speech", None) is not None:
             env["DASHSCOPE_WEBSOCKET_BASE_URL"] = f"ws://127.0.0.1:{self._speech.port}/api-ws/v1/inference"
         return env
-
-    # ---------------------------------------------------------------------------------------- synthesis
-
-    def drop_next_synthesis(self, times: int = 1) -> None:
-        """The next `times` synthesis connections close right after `run-task` (a dropped connection)."""
-        with self.lock:
-            self._synthesis_drops += times
-
-    def _take_synthesis_drop(self) -> bool:
-        with self.lock:
-            if self._synthesis_drops > 0:
-                self._synthesis_drops -= 1
-                return True
-            return False
-
-    def _synthesis_problem(self, voice_id: str, model: str) -> tuple[str, str] | None:
-        """Why `voice_id` cannot speak through `model`, as (code, message); None when it can."""
-        with self.lock:
-            voice = self._voices.get(voice_id)
-            if voice is None:
-                return "InvalidParameter", f"voice {voice_id} does not exist"
-            if voice.family != "cosyvoice":
-                return "InvalidParameter", f"voice {voice_id} is a {voice.family} voice: not for {model}"
-            if voice.target_model != model:
-                return "InvalidParameter", f"voice {voice_id} belongs to {voice.target_model}, not {model}"
-            status = voice.status(time.monotonic())
-        if status != "OK":
-            return "InvalidParameter", f"voice {voice_id} is {status}"
-        return None
 
     # ---------------------------------------------------------------------------------------- faults
 

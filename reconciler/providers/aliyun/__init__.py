@@ -32,7 +32,7 @@ def open_aliyun(desired: Desired, env: Mapping[str, str]) -> Provider:
     from reconciler.providers.aliyun.dashscope_http import DashScopeHttp
     from reconciler.providers.aliyun.oss import OssAccount
     from reconciler.providers.aliyun.ratelimit import RetryPolicy
-    from reconciler.providers.aliyun.speech import CosyVoiceSpeech
+    from reconciler.providers.aliyun.speech import AliyunSpeech
     from reconciler.providers.aliyun.voices import AliyunVoiceService
 
     account = desired.account
@@ -56,7 +56,7 @@ def open_aliyun(desired: Desired, env: Mapping[str, str]) -> Provider:
         binder=IceBinder(env, region=account.region, policy=policy),
         state=_open_state(desired, oss),
         notes=NOTES,
-        speech=CosyVoiceSpeech(env, region=account.region, workspace=account.workspace),
+        speech=AliyunSpeech(env, region=account.region, workspace=account.workspace),
     )
 
 

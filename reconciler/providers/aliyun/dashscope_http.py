@@ -14,6 +14,7 @@ InvalidApiKey), and `account.workspace` both picks the workspace's own host and 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Mapping
@@ -75,7 +76,7 @@ class DashScopeHttp:
         override = env.get("DASHSCOPE_HTTP_BASE_URL")
         self.base_url = (override or self.endpoints.http).rstrip("/")
         if override:
-            self.endpoints = DashScopeEndpoints(self.base_url, env.get("DASHSCOPE_WEBSOCKET_BASE_URL") or "")
+            self.endpoints = dataclasses.replace(self.endpoints, http=self.base_url)
         self._api_key = env.get("DASHSCOPE_API_KEY") or None
         self.timeout = timeout
         self._session: _NoResendSession | None = None
