@@ -504,7 +504,9 @@ class LocalRunner:
             paths = [p for p in with_["path"].splitlines() if p.strip()]
             assert paths and all(Path(p).exists() for p in paths), f"artifact paths missing: {paths}"
             self.artifacts.append({"name": with_["name"], "paths": paths, "run_id": self.env["GITHUB_RUN_ID"]})
-            return "success", {}
+            artifact_id = str(len(self.artifacts))
+            url = f"https://github.test/{REPOSITORY}/actions/runs/{self.env['GITHUB_RUN_ID']}/artifacts/{artifact_id}"
+            return "success", {"artifact-id": artifact_id, "artifact-url": url}
         if name == "actions/download-artifact":
             assert with_.get("github-token"), "a download from another run needs github-token"
             found = [a for a in self.artifacts if a["name"] == with_["name"] and a["run_id"] == with_["run-id"]]
@@ -958,9 +960,23 @@ def test_pull_request_plan_comment_then_apply_on_merge(runner: LocalRunner) -> N
     assert job.steps["apply"]["outputs"]["result"] == "applied"
     no_secret_anywhere(runner, job, SECRETS)
 
+    # Each voice the merge cloned is heard: its sample is an artifact, linked from the PR with its metrics.
+    [auditions] = [a for a in runner.artifacts if a["name"].startswith("voicectl-auditions-")]
+    assert auditions["name"] == "voicectl-auditions-4203"
+    samples = json.loads(Path(job.steps["apply"]["outputs"]["auditions"]).read_text())["samples"]
+    assert len(samples) == 3 and all(s["voice_heard"] and s["file"] == f"{s['name']}.wav" for s in samples)
+    assert all((Path(auditions["paths"][0]) / s["file"]).exists() for s in samples)
+    [heard] = [c for c in comments(runner) if c["body"].startswith("<!-- voicectl-auditions -->")]
+    assert "Auditions: 3 of 3 voices this merge cloned or updated" in heard["body"]
+    assert "(https://github.test/acme/voices/actions/runs/4203/artifacts/" in heard["body"]
+    for s in samples:
+        assert f"| `voice.{s['name']}` | `{s['name']}.wav` | {s['seconds']:.1f} s | " in heard["body"]
+    assert "simulated (local provider)" in heard["body"]
+
     # The same push run again: nothing is left to do, so nothing is refused either.
     job = runner.run("apply", event_name="push", event={"after": sha}, secrets=SECRETS, sha=sha)
     assert job.conclusion == "success" and "No changes: the account already matches" in runner.summaries[-1]
+    assert job.steps["auditions"]["outcome"] == "skipped"  # nothing cloned: nothing to hear
     job = runner.run("apply", event_name="workflow_dispatch", event={}, secrets=SECRETS, inputs={"args": ""})
     assert job.conclusion == "success" and job.steps["reviewed"]["outcome"] == "skipped"
     assert "No changes: the account already matches" in runner.summaries[-1]
@@ -1036,7 +1052,7 @@ def test_blocked_and_failed_plans_fail_the_check_after_commenting(runner: LocalR
     assert comment["body"].startswith(PLAN_MARKER) and "voicectl plan failed (exit 1)" in comment["body"]
     assert "voices.yaml:" in comment["body"] and not FINGERPRINT_LINE.search(comment["body"])
     assert "voices.yaml or its audio is invalid" in job.log
-    assert len(runner.artifacts) == 1  # the blocked plan's file; the failed plan has none
+    assert len([a for a in runner.artifacts if a["name"].startswith("voicectl-plan")]) == 1  # the failed plan has none
 
 
 @needs_node

