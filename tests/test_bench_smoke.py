@@ -34,3 +34,24 @@ def test_bench_perf_quick_prints_the_table() -> None:
         "peak RSS: plan / apply",
     ):
         assert any(line.startswith(f"| {figure} |") for line in lines), figure
+
+
+def test_bench_audition_quick_prints_both_tables() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "ALIBABA_CLOUD_", "VOICECTL_"))}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_audition.py"), "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    lines = proc.stdout.splitlines()
+    assert "| voice | model | characters | audio (s) | first audio (s) | total (s) | total / audio |" in lines
+    assert sum(line.startswith("| support | cosyvoice-v2 | ") for line in lines) == 2
+    assert sum(line.startswith("| host | qwen3-tts-vc-realtime-2026-01-15 | ") for line in lines) == 2
+    assert any(line.startswith("| host | cold | ") for line in lines)
+    assert any(line.startswith("| support | warm | ") for line in lines)
+    assert any("importing the dashscope SDK" in line for line in lines)

@@ -713,3 +713,16 @@ def test_realtime_endpoint_wants_the_voice_before_text_and_a_realtime_model(emu:
     ws = _speech_socket(emu, "/api-ws/v1/realtime?model=qwen3-tts-vc-2026-01-22")
     error = json.loads(ws.recv())
     assert error["type"] == "error" and "does not speak through the realtime API" in error["error"]["message"]
+
+
+def test_synthesis_rate_refuses_a_task_over_it(emu: Emulator) -> None:
+    emu.add_voice("cosyvoice-v2-acme-0001", "cosyvoice-v2")
+    emu.synthesis_rate = 1
+    run = {"header": {"action": "run-task", "task_id": "t1"}, "payload": {"model": "cosyvoice-v2", "parameters": {
+        "voice": "cosyvoice-v2-acme-0001", "format": "pcm", "sample_rate": 24000}}}  # fmt: skip
+    first, second = _speech_socket(emu, "/api-ws/v1/inference"), _speech_socket(emu, "/api-ws/v1/inference")
+    first.send(json.dumps(run))
+    assert json.loads(first.recv())["header"]["event"] == "task-started"
+    second.send(json.dumps(run))
+    refused = json.loads(second.recv())["header"]
+    assert (refused["event"], refused["error_code"]) == ("task-failed", "Throttling.RateQuota")

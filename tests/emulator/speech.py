@@ -197,6 +197,7 @@ class SpeechServer:
                 done = {"header": {"task_id": task_id, "event": "task-finished"}, "payload": {"usage": {}}}
                 await ws.send_str(json.dumps(done))
                 break
+        emu._record("speech", "closed", {}, 200, time.time(), None)  # the end of the answer (benches time it)
         return ws
 
     # ------------------------------------------------------------------------------------------ Qwen realtime
@@ -292,4 +293,5 @@ class SpeechServer:
             else:
                 await error("InvalidParameter", f"unknown event type {kind!r}")
                 break
+        emu._record("speech", "closed", {}, 200, time.time(), None)
         return ws
