@@ -195,3 +195,27 @@ def test_audition_all_and_the_text_it_says(local: Project) -> None:
         assert w.getnframes() / w.getframerate() == pytest.approx(48 * 0.07, abs=0.05)
     p.apply()
     assert p.run("audition", "--all", str(p.dir / "all"), expect=0).stdout.count("Audition: ") == 2
+
+
+def test_synthesis_errors_of_the_adapter_on_both_endpoints(aliyun: Project) -> None:
+    """A voice asked for under another model is refused clearly; a dropped realtime connection is retried
+    once, then reported; nothing is written on the way."""
+    from reconciler.errors import ProviderError
+    from reconciler.providers.aliyun.speech import AliyunSpeech
+
+    p = aliyun
+    assert p.emu is not None
+    p.voice("support", COSY)
+    p.voice("host", QWEN_RT)
+    p.apply()
+    speech = AliyunSpeech(p.env, region="cn-beijing", workspace=None)
+    with pytest.raises(ProviderError, match="belongs to cosyvoice-v2, not cosyvoice-v3-flash"):
+        speech.synthesize(voice_id=p.voice_id("support"), model="cosyvoice-v3-flash", text="Hello.")
+    with pytest.raises(ProviderError, match="is a cosyvoice voice"):
+        speech.synthesize(voice_id=p.voice_id("support"), model=QWEN_RT, text="Hello.")
+
+    p.emu.drop_next_synthesis()
+    assert speech.synthesize(voice_id=p.voice_id("host"), model=QWEN_RT, text="Hello.").wav
+    p.emu.drop_next_synthesis(2)
+    with pytest.raises(ProviderError, match="the connection dropped twice"):
+        speech.synthesize(voice_id=p.voice_id("host"), model=QWEN_RT, text="Hello.")
