@@ -762,6 +762,45 @@ def audition(
     return 0
 
 
+class StacksFormat(StrEnum):
+    text = "text"
+    json = "json"
+    github_matrix = "github-matrix"
+
+
+@command(app)
+def stacks(
+    changed_since: Annotated[
+        str | None,
+        typer.Option(
+            "--changed-since", metavar="REF", help="Only the stacks whose voices.yaml or audio changed since git REF."
+        ),
+    ] = None,
+    fmt: Annotated[StacksFormat, typer.Option("--format", help="text, json or github-matrix.")] = StacksFormat.text,
+    root: Annotated[
+        str | None,
+        typer.Option("--root", metavar="DIR", help="The repository (default: where voicectl-stacks.yaml is, or here)."),
+    ] = None,
+    verbose: VerboseOpt = False,
+) -> int:
+    """List the repository's stacks (voicectl-stacks.yaml, stacks/*/voices.yaml, or one voices.yaml), for a CI
+    matrix: --format github-matrix prints what strategy.matrix takes through fromJSON."""
+    from reconciler import operations
+    from reconciler.ui.stacks_view import github_matrix, stacks_json, stacks_text
+
+    found, listed = operations.list_stacks(root, changed_since)
+    if fmt is StacksFormat.github_matrix:
+        try:
+            _out(github_matrix(listed))
+        except ValueError as e:
+            _fail(str(e))
+    elif fmt is StacksFormat.json:
+        _out(stacks_json(found, listed, changed_since))
+    else:
+        _out(stacks_text(found, listed, changed_since))
+    return 0
+
+
 @command(app)
 def doctor(
     file: FileOpt = None,

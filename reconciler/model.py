@@ -6,6 +6,9 @@ providers speak in `LiveVoice` and `LiveBinding`.
 
 from __future__ import annotations
 
+import hashlib
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -416,3 +419,75 @@ class LockInfo:
     def describe(self) -> str:
         lease = f"; its lease ends {self.expires} unless renewed" if self.expires else ""
         return f"ID {self.id}, operation {self.operation}, held by {self.who} since {self.created}{lease}"
+
+
+# -- stacks: the voices.yaml files of one repository (config/stacks.py finds and checks them) ------------
+
+VOICES_FILE = "voices.yaml"
+
+
+@dataclass(frozen=True)
+class Account:
+    """What makes two stacks the same account: they would see (and count) the same voices."""
+
+    provider: str
+    region: str
+    workspace: str | None
+    environment: str | None
+    api_key_secret: str
+    prefix: str
+
+    @property
+    def key(self) -> str:
+        """A stable name for the account (without the prefix): a CI concurrency group per account."""
+        identity = (
+            f"{self.provider}|{self.region}|{self.workspace or ''}|{self.environment or ''}|{self.api_key_secret}"
+        )
+        return f"{self.region}-{hashlib.sha256(identity.encode()).hexdigest()[:10]}"
+
+    def shares_voices_with(self, other: Account) -> bool:
+        if self.provider != "aliyun" or other.provider != "aliyun":
+            return False  # the local provider's account is the stack's own directory
+        same_account = (self.region, self.workspace, self.environment, self.api_key_secret) == (
+            other.region,
+            other.workspace,
+            other.environment,
+            other.api_key_secret,
+        )
+        return same_account and (self.prefix.startswith(other.prefix) or other.prefix.startswith(self.prefix))
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    directory: str  # relative to the root, '/'-separated ("." for a single stack)
+    environment: str | None
+    secrets: dict[str, str]  # variable -> the secret that feeds it
+    account: Account
+    audio: tuple[str, ...]  # the local audio files its voices.yaml names, relative to the root
+    line: int | None = None  # of its entry in the stacks file, when it has one
+
+    @property
+    def file(self) -> str:
+        return VOICES_FILE if self.directory == "." else f"{self.directory}/{VOICES_FILE}"
+
+    @property
+    def account_key(self) -> str:
+        """The account's name for a CI concurrency group; a local provider's account is the stack's own."""
+        return f"local-{self.name}" if self.account.provider == "local" else self.account.key
+
+
+@dataclass(frozen=True)
+class Stacks:
+    root: str  # absolute: the directory audio must stay inside
+    source: str  # where the list came from: the stacks file, the glob, or the single voices.yaml
+    stacks: tuple[Stack, ...] = field(default_factory=tuple)
+    stacks_file: str | None = None  # relative to the root, when there is one
+
+    def changed(self, paths: Iterable[str]) -> tuple[Stack, ...]:
+        """The stacks whose voices.yaml or audio is among `paths` (relative to the root); all of them when the
+        stacks file itself changed."""
+        changed = {p.replace(os.sep, "/") for p in paths}
+        if self.stacks_file is not None and self.stacks_file in changed:
+            return self.stacks
+        return tuple(s for s in self.stacks if s.file in changed or changed.intersection(s.audio))

@@ -17,7 +17,7 @@ from typing import Any
 from reconciler.apply.executor import Executor, Progress, RunSettings
 from reconciler.apply.report import ApplyReport
 from reconciler.errors import ChangesNotApproved, ConfigError, PlanStale, VoicectlError
-from reconciler.model import Desired, LockInfo, StateDoc, VoiceRecord, VoiceSpec
+from reconciler.model import Desired, LockInfo, Stack, Stacks, StateDoc, VoiceRecord, VoiceSpec
 from reconciler.naming import VOICE, desired_audio_key, parse_address, voice_address
 from reconciler.plan import approval
 from reconciler.plan.plan import Plan, PlanOptions
@@ -596,3 +596,39 @@ def list_voices(desired: Desired, *, search: str | None, include_all: bool) -> l
                 }
             )
         return sorted(rows, key=lambda r: (not r["managed"], r["name"] or "~", r["voice_id"]))
+
+
+# -- stacks ------------------------------------------------------------------------------------------
+
+
+def list_stacks(root: str | None, changed_since: str | None) -> tuple[Stacks, tuple[Stack, ...]]:
+    """The repository's stacks (from `root`, else the nearest directory with voicectl-stacks.yaml, else the
+    current one), and those to act on: all, or with `changed_since` those whose voices.yaml or audio differs
+    from the merge base of that git ref and HEAD (uncommitted and untracked files included)."""
+    from reconciler.config.stacks import discover, find_stacks_root
+
+    stacks = discover(root or find_stacks_root(os.getcwd()) or os.getcwd())
+    if changed_since is None:
+        return stacks, stacks.stacks
+    return stacks, stacks.changed(_changed_paths(stacks.root, changed_since))
+
+
+def _changed_paths(root: str, ref: str) -> list[str]:
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            raise VoicectlError("--changed-since needs git on PATH") from None
+        if done.returncode != 0:
+            raise VoicectlError(
+                f"--changed-since {ref}: git {args[0]} failed: {done.stderr.strip() or done.returncode} (fetch the "
+                "ref first, e.g. actions/checkout with fetch-depth: 0)"
+            )
+        return done.stdout
+
+    base = git("merge-base", ref, "HEAD").strip()
+    changed = git("diff", "--name-only", "--relative", "-z", base, "--").split("\0")
+    untracked = git("ls-files", "--others", "--exclude-standard", "-z").split("\0")
+    return [p for p in changed + untracked if p]

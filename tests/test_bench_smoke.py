@@ -55,3 +55,16 @@ def test_bench_audition_quick_prints_both_tables() -> None:
     assert any(line.startswith("| host | cold | ") for line in lines)
     assert any(line.startswith("| support | warm | ") for line in lines)
     assert any("importing the dashscope SDK" in line for line in lines)
+
+
+def test_bench_stacks_lists_exactly_the_changed_stacks() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_stacks.py"), "--stacks", "20", "--runs", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "| stacks --changed-since HEAD --format github-matrix | 4 (expected 4) | " in proc.stdout

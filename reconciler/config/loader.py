@@ -24,6 +24,7 @@ from reconciler.config.reporter import Reporter, as_list, as_mapping
 from reconciler.config.schema import MAX_VOICES, SCHEMA
 from reconciler.config.schema_messages import report_schema_error
 from reconciler.config.sources import AudioSources
+from reconciler.config.stacks import find_stacks_root
 from reconciler.config.yamlpos import MAX_BYTES, LoadedYaml, YamlError, load_yaml
 from reconciler.errors import ConfigError, Problem
 from reconciler.model import Desired
@@ -144,7 +145,10 @@ class _Checker:
         check_renames(report, voices, names)
         check_bindings(report, bindings, voices, names)
         check_account(report, account, voices)
-        sources = AudioSources(report, os.path.dirname(os.path.abspath(self.file)), check_audio=check_audio, lint=lint)
+        base_dir = os.path.dirname(os.path.abspath(self.file))
+        sources = AudioSources(
+            report, base_dir, check_audio=check_audio, lint=lint, root_dir=find_stacks_root(base_dir)
+        )
         for i, voice in enumerate(voices):
             if isinstance(voice, dict) and isinstance(voice.get("audio"), str):
                 if read_audio:

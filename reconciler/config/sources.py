@@ -20,8 +20,11 @@ if TYPE_CHECKING:
 class AudioSources:
     """The resolved audio of every voice, by its index in voices.yaml."""
 
-    def __init__(self, report: Reporter, base_dir: str, *, check_audio: bool, lint: bool):
+    def __init__(self, report: Reporter, base_dir: str, *, check_audio: bool, lint: bool, root_dir: str | None = None):
         self.report, self.base_dir, self.check_audio, self.lint = report, base_dir, check_audio, lint
+        # Audio stays inside the project: voices.yaml's directory, or the repository root that a stacks file
+        # marks, so that stacks can share a common folder of audio.
+        self.root_dir = root_dir or base_dir
         self.lint_errors: list[tuple[str, Problem]] = []  # (voice name, problem): block only audio that is sent
         self.audio: dict[int, AudioSource] = {}
         self.inspected: dict[tuple[str, str, bool, bool], AudioReport] = {}  # a file shared by several voices: once
@@ -59,13 +62,17 @@ class AudioSources:
             self.report.error(path, f"audio path {ref!r} is absolute: write it relative to voices.yaml")
             return
         full = os.path.join(self.base_dir, ref)
-        real, base = os.path.realpath(full), os.path.realpath(self.base_dir)
+        real, base = os.path.realpath(full), os.path.realpath(self.root_dir)
         if os.path.commonpath([real, base]) != base:
             how = "a symlink" if os.path.realpath(os.path.normpath(full)) != os.path.normpath(full) else "'..'"
+            where = (
+                "the directory of voices.yaml"
+                if self.root_dir == self.base_dir
+                else f"the repository that voicectl-stacks.yaml marks ({self.root_dir})"
+            )
             self.report.error(
                 path,
-                f"audio path {ref!r} resolves outside the directory of voices.yaml (through {how}): keep source "
-                "audio inside the project",
+                f"audio path {ref!r} resolves outside {where} (through {how}): keep source audio inside the project",
             )
             return
         if not os.path.exists(real):
