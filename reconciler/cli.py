@@ -781,6 +781,9 @@ def stacks(
         str | None,
         typer.Option("--root", metavar="DIR", help="The repository (default: where voicectl-stacks.yaml is, or here)."),
     ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--stack", metavar="NAME", help="Only this stack (repeatable).")
+    ] = None,
     verbose: VerboseOpt = False,
 ) -> int:
     """List the repository's stacks (voicectl-stacks.yaml, stacks/*/voices.yaml, or one voices.yaml), for a CI
@@ -788,7 +791,7 @@ def stacks(
     from reconciler import operations
     from reconciler.ui.stacks_view import github_matrix, stacks_json, stacks_text
 
-    found, listed = operations.list_stacks(root, changed_since)
+    found, listed = operations.list_stacks(root, changed_since, only=tuple(only or ()))
     if fmt is StacksFormat.github_matrix:
         try:
             _out(github_matrix(listed))

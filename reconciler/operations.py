@@ -601,16 +601,22 @@ def list_voices(desired: Desired, *, search: str | None, include_all: bool) -> l
 # -- stacks ------------------------------------------------------------------------------------------
 
 
-def list_stacks(root: str | None, changed_since: str | None) -> tuple[Stacks, tuple[Stack, ...]]:
+def list_stacks(
+    root: str | None, changed_since: str | None, *, only: tuple[str, ...] = ()
+) -> tuple[Stacks, tuple[Stack, ...]]:
     """The repository's stacks (from `root`, else the nearest directory with voicectl-stacks.yaml, else the
     current one), and those to act on: all, or with `changed_since` those whose voices.yaml or audio differs
-    from the merge base of that git ref and HEAD (uncommitted and untracked files included)."""
+    from the merge base of that git ref and HEAD (uncommitted and untracked files included); `only` narrows
+    them to the stacks named."""
     from reconciler.config.stacks import discover, find_stacks_root
 
     stacks = discover(root or find_stacks_root(os.getcwd()) or os.getcwd())
-    if changed_since is None:
-        return stacks, stacks.stacks
-    return stacks, stacks.changed(_changed_paths(stacks.root, changed_since))
+    names = {s.name for s in stacks.stacks}
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise VoicectlError(f"--stack {unknown[0]}: no such stack (there are: {', '.join(sorted(names))})")
+    listed = stacks.stacks if changed_since is None else stacks.changed(_changed_paths(stacks.root, changed_since))
+    return stacks, tuple(s for s in listed if not only or s.name in only)
 
 
 def _changed_paths(root: str, ref: str) -> list[str]:

@@ -36,7 +36,7 @@ WORKFLOWS = REPO / ".github" / "workflows"
 ACTION = REPO / "action.yml"
 BIN = Path(sys.executable).parent
 NODE = shutil.which("node")
-PATHS = ["voices.yaml", "examples/audio/**", "audio/**"]
+PATHS = ["voices.yaml", "examples/audio/**", "audio/**", "voicectl-stacks.yaml", "stacks/**", "shared/**"]
 SECRET_NAMES = ("DASHSCOPE_API_KEY", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET")
 REPOSITORY = "acme/voices"
 PLAN_MARKER, DRIFT_MARKER = "<!-- voicectl-plan -->", "<!-- voicectl-drift -->"
@@ -353,6 +353,26 @@ class Job:
     conclusion: str
     steps: dict[str, dict[str, Any]]  # id -> {"outcome", "outputs"}
     log: str  # everything the steps printed, in order
+    # Each job run of a workflow run: (job name, matrix entry, that run alone).
+    instances: list[tuple[str, dict[str, Any], Job]] = field(default_factory=list)
+    concurrency: dict[str, str] = field(default_factory=dict)
+    environment: str = ""
+
+    def of(self, job: str) -> list[Job]:
+        return [run for name, _, run in self.instances if name == job]
+
+
+def _as_list(value: Any) -> list[str]:
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+
+def _job_order(jobs: dict[str, Any]) -> list[str]:
+    order: list[str] = []
+    while len(order) < len(jobs):
+        ready = [n for n, j in jobs.items() if n not in order and all(d in order for d in _as_list(j.get("needs")))]
+        assert ready, f"a cycle in needs: {jobs.keys()}"
+        order += ready
+    return order
 
 
 @dataclass
@@ -396,8 +416,10 @@ class LocalRunner:
         inputs: dict[str, str] | None = None,
         sha: str = "c0ffee" * 6 + "cafe",
     ) -> Job:
+        """One workflow run: its jobs in the order `needs` gives, a job with a matrix once per `include` entry
+        (`matrix` set, `needs` holding the earlier jobs' outputs). The Job returned merges every job's steps
+        (a later one's id wins) and logs; `instances` keeps each job run apart."""
         wf = workflow(name) if isinstance(name, str) else name
-        [(_, job)] = wf["jobs"].items()
         self._runs += 1
         temp = self.scratch / f"run{self._runs}"
         temp.mkdir()
@@ -423,7 +445,7 @@ class LocalRunner:
             "VOICECTL_LOCAL_REVIEW_DELAY": "0.05",
             **self.extra_env,
         }
-        ctx: dict[str, Any] = {
+        base: dict[str, Any] = {
             "github": {
                 "event_name": event_name,
                 "event": event,
@@ -433,19 +455,45 @@ class LocalRunner:
                 "server_url": "https://github.test",
                 "run_id": str(4200 + self._runs),
                 "token": "ghs_token",
+                "base_ref": ((event.get("pull_request") or {}).get("base") or {}).get("ref", ""),
             },
             "secrets": {"GITHUB_TOKEN": "ghs_token", **(secrets or {})},
             "inputs": inputs or {},
             "vars": {},
             "runner": {"temp": str(temp), "os": "Linux"},
-            "steps": {},
-            "env": {},
         }
-        ctx["env"] = {k: template(v, ctx) for k, v in {**wf.get("env", {}), **job.get("env", {})}.items()}
         shell = (wf.get("defaults") or {}).get("run", {}).get("shell", "bash")
-        self._log: list[str] = []
-        status = self._steps(job["steps"], ctx, ctx["env"], shell)
-        return Job(status, ctx["steps"], "\n".join(self._log))
+        self._log = []
+        done: dict[str, dict[str, Any]] = {}
+        merged = Job("success", {}, "")
+        for job_name in _job_order(wf["jobs"]):
+            job = wf["jobs"][job_name]
+            needs = {n: done[n] for n in _as_list(job.get("needs"))}
+            ctx0: dict[str, Any] = {**base, "needs": needs, "steps": {}, "env": {}, "matrix": {}}
+            if any(n["result"] != "success" for n in needs.values()) or not condition(job.get("if"), ctx0, "success"):
+                done[job_name] = {"result": "skipped", "outputs": {}}
+                continue
+            matrix = (job.get("strategy") or {}).get("matrix")
+            entries = [{}] if matrix is None else (json.loads(template(matrix, ctx0)) if isinstance(matrix, str)
+                                                   else matrix)["include"]  # fmt: skip
+            result, outputs = "success", {}
+            for entry in entries:
+                ctx: dict[str, Any] = {**base, "needs": needs, "steps": {}, "env": {}, "matrix": entry}
+                env = {**wf.get("env", {}), **job.get("env", {})}
+                ctx["env"] = {k: template(v, ctx) for k, v in env.items()}
+                log_start = len(self._log)
+                status = self._steps(job["steps"], ctx, ctx["env"], shell)
+                instance = Job(status, ctx["steps"], "\n".join(self._log[log_start:]))
+                instance.concurrency = {k: template(v, ctx) for k, v in (job.get("concurrency") or {}).items()}
+                instance.environment = template(job.get("environment") or "", ctx)
+                merged.instances.append((job_name, entry, instance))
+                merged.steps.update(ctx["steps"])
+                outputs = {k: template(v, ctx) for k, v in (job.get("outputs") or {}).items()}
+                if status != "success":
+                    result = merged.conclusion = "failure"
+            done[job_name] = {"result": result, "outputs": outputs}
+        merged.log = "\n".join(self._log)
+        return merged
 
     def _steps(self, steps: list[dict[str, Any]], ctx: dict[str, Any], env: dict[str, str], shell: str) -> str:
         status = "success"
@@ -600,9 +648,26 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
+def git_base(repo: Path, *, without: tuple[str, ...] = ("voices.yaml", "examples")) -> None:
+    """Make `repo` a git checkout whose base branch (origin/main, as actions/checkout fetches it) lacks
+    `without`: the pull request under test adds them, so `voicectl stacks --changed-since` lists their stacks."""
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+    git("init", "-q", "-b", "pr")
+    (repo / ".gitignore").write_text("".join(f"/{p}\n" for p in without), encoding="utf-8")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "base")
+    (repo / ".gitignore").unlink()  # from here on they are new (untracked) files of the pull request
+    git("update-ref", "refs/remotes/origin/main", "HEAD")
+
+
 @pytest.fixture
 def runner(tmp_path: Path) -> LocalRunner:
-    return LocalRunner(copy_repo(tmp_path / "repo"), tmp_path / "scratch")
+    repo = copy_repo(tmp_path / "repo")
+    git_base(repo)
+    return LocalRunner(repo, tmp_path / "scratch")
 
 
 def pr_event(number: int = 7, fork: bool = False) -> dict[str, Any]:
@@ -712,7 +777,18 @@ def test_triggers_paths_and_concurrency() -> None:
     assert plan["concurrency"]["cancel-in-progress"] is True
     assert set(apply["on"]) == {"push", "workflow_dispatch"}
     assert apply["on"]["push"] == {"branches": ["main"], "paths": PATHS}
-    assert apply["concurrency"] == {"group": "voicectl-apply", "cancel-in-progress": False}
+    # One apply at a time per account, queued, never cancelled: a group per account (the matrix's), no run-wide one.
+    assert "concurrency" not in apply
+    assert apply["jobs"]["apply"]["concurrency"] == {
+        "group": "voicectl-apply-${{ matrix.account }}",
+        "cancel-in-progress": False,
+        "queue": "max",
+    }
+    for wf in (plan, apply, drift):  # every workflow fans out over the stacks job's matrix
+        [fanned] = [j for j in wf["jobs"].values() if "strategy" in j]
+        assert fanned["needs"] == "stacks" and fanned["strategy"]["fail-fast"] is False
+        assert fanned["strategy"]["matrix"] == "${{ fromJSON(needs.stacks.outputs.matrix) }}"
+        assert fanned["environment"] == "${{ matrix.environment }}"
     assert set(drift["on"]) == {"schedule", "workflow_dispatch"} and drift["on"]["schedule"][0]["cron"]
     assert plan["permissions"] == {"id-token": "write", "contents": "read", "pull-requests": "write"}
     # actions: read fetches the approved plan file from the PR's run; pull-requests: write posts a refusal.
@@ -726,14 +802,23 @@ def test_triggers_paths_and_concurrency() -> None:
     # Credentials through GitHub OIDC when the role is configured (vars), the AccessKey secrets otherwise.
     for wf in (plan, apply, drift):
         [oidc] = [
-            s for s in next(iter(wf["jobs"].values()))["steps"] if "configure-aliyun-credentials" in str(s.get("uses"))
+            s
+            for job in wf["jobs"].values()
+            for s in job["steps"]
+            if "configure-aliyun-credentials" in str(s.get("uses"))
         ]
         assert oidc["if"].startswith("vars.ALIBABA_CLOUD_ROLE_ARN != ''")
         assert set(oidc["with"]) == {"role-to-assume", "oidc-provider-arn", "role-session-name"}
     # ... and the README says so.
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Using voicectl in CI", 1)[1].split("\n## ", 1)[0]
-    for text in (*PATHS, "voicectl-apply", "cancel-in-progress: false", drift["on"]["schedule"][0]["cron"]):
+    for text in (
+        *PATHS,
+        "voicectl-apply-",
+        "cancel-in-progress: false",
+        "queue: max",
+        drift["on"]["schedule"][0]["cron"],
+    ):
         assert text in section, text
     for text in (
         *SECRET_NAMES,
@@ -750,20 +835,23 @@ def test_triggers_paths_and_concurrency() -> None:
 def test_secrets_reach_only_plan_and_apply_steps() -> None:
     for name in ("plan", "apply", "drift"):
         wf = workflow(name)
-        assert "secrets." not in json.dumps({k: v for k, v in wf.items() if k != "jobs"})
+        assert not re.search(r"secrets[.\[]", json.dumps({k: v for k, v in wf.items() if k != "jobs"}))
         for job in wf["jobs"].values():
-            assert "secrets." not in json.dumps({k: v for k, v in job.items() if k != "steps"})
+            assert not re.search(r"secrets[.\[]", json.dumps({k: v for k, v in job.items() if k != "steps"}))
             for step in job["steps"]:
                 text = json.dumps(step)
-                if "secrets." not in text:
+                if not re.search(r"secrets[.\[]", text):
                     continue
                 assert step.get("uses") == "./" and step["with"]["command"] in ("plan", "apply"), step
-                # The AccessKey secrets are the fallback of the OIDC step's temporary credentials (env).
+                # Each stack's secrets by the names its matrix entry maps (voicectl-stacks.yaml); the AccessKey
+                # secrets are the fallback of the OIDC step's temporary credentials (env).
                 assert step["env"] == {
-                    "DASHSCOPE_API_KEY": "${{ secrets.DASHSCOPE_API_KEY }}",
-                    "ALIBABA_CLOUD_ACCESS_KEY_ID": "${{ env.ALIBABA_CLOUD_ACCESS_KEY_ID || secrets.ALIBABA_CLOUD_ACCESS_KEY_ID }}",
+                    "DASHSCOPE_API_KEY": "${{ secrets[matrix.api_key_secret] }}",
+                    "ALIBABA_CLOUD_ACCESS_KEY_ID": (
+                        "${{ env.ALIBABA_CLOUD_ACCESS_KEY_ID || secrets[matrix.access_key_id_secret] }}"
+                    ),
                     "ALIBABA_CLOUD_ACCESS_KEY_SECRET": (
-                        "${{ env.ALIBABA_CLOUD_ACCESS_KEY_SECRET || secrets.ALIBABA_CLOUD_ACCESS_KEY_SECRET }}"
+                        "${{ env.ALIBABA_CLOUD_ACCESS_KEY_SECRET || secrets[matrix.access_key_secret_secret] }}"
                     ),
                     "ALIBABA_CLOUD_SECURITY_TOKEN": "${{ env.ALIBABA_CLOUD_SECURITY_TOKEN }}",
                 }
@@ -1261,3 +1349,132 @@ def test_failure_markdown_scrubs_secrets_and_fences_backticks(tmp_path: Path, mo
     outputs = parse_output_file((tmp_path / "output").read_text())
     assert outputs["exitcode"] == "1" and outputs["result"] == "error" and "plan" not in outputs
     assert (tmp_path / "summary").read_text().startswith(PLAN_MARKER)
+
+
+@needs_node
+def test_three_stacks_plan_and_apply_on_the_emulator(runner: LocalRunner) -> None:
+    """A repository of three stacks (two sharing one account under their own prefixes, one on another key) on the
+    emulator: a pull request plans each changed stack in its own job with its own comment; the merge applies
+    exactly those stacks, each pinned to its own approved digest, one at a time per account; a second pull
+    request that changes one stack plans and applies that stack alone."""
+    from tests.emulator import Emulator
+
+    intl_key = "sk-canary-intl-0000"
+    repo = runner.workspace
+    (repo / "voices.yaml").unlink()
+    shutil.copytree(repo / "examples" / "audio", repo / "shared" / "audio")
+    layout = {
+        "support": ("sup", "support-en.mp3", "cosyvoice-v2"),
+        "sales": ("sal", "sales-zh.m4a", "cosyvoice-v3-flash"),
+        "intl": ("intl", "narrator-qwen.mp3", "qwen3-tts-vc-2026-01-22"),
+    }
+    with Emulator(
+        buckets=("voices",), review_delay=0.1, api_key=SECRETS["DASHSCOPE_API_KEY"], api_keys={intl_key: "cn-beijing"}
+    ) as emu:
+        env = emu.env()
+        secrets = {**{k: env[k] for k in SECRET_NAMES}, "DASHSCOPE_API_KEY_INTL": intl_key}
+        runner.extra_env = {k: v for k, v in env.items() if k not in SECRET_NAMES}
+
+        def write_stack(name: str, *extra_voices: dict[str, Any]) -> None:
+            prefix, audio, model = layout[name]
+            doc = {
+                "version": 1,
+                "account": {
+                    "provider": "aliyun",
+                    "prefix": prefix,
+                    "region": "cn-beijing",
+                    "oss": {"bucket": "voices", "endpoint": emu.oss_endpoint},
+                    "state": {"backend": "oss", "key": f"voicectl/state/{name}"},
+                },
+                "voices": [
+                    {"name": f"{name}-1", "audio": f"../../shared/audio/{audio}", "model": model},
+                    *extra_voices,
+                ],
+            }
+            (repo / "stacks" / name).mkdir(parents=True, exist_ok=True)
+            (repo / "stacks" / name / "voices.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+
+        for name in layout:
+            write_stack(name)
+        (repo / "voicectl-stacks.yaml").write_text(
+            "version: 1\nstacks:\n  - stacks/support\n  - stacks/sales\n"
+            "  - path: stacks/intl\n    secrets: {DASHSCOPE_API_KEY: DASHSCOPE_API_KEY_INTL}\n",
+            encoding="utf-8",
+        )
+
+        # The pull request adds all three: one plan job and one sticky comment per stack.
+        job = runner.run("plan", event_name="pull_request", event=pr_event(), secrets=secrets)
+        assert job.conclusion == "success", job.log
+        plans = {entry["stack"]: run for name, entry, run in job.instances if name == "plan"}
+        assert sorted(plans) == ["intl", "sales", "support"]
+        digests = {stack: run.steps["plan"]["outputs"]["changes-digest"] for stack, run in plans.items()}
+        assert len(set(digests.values())) == 3
+        for stack in plans:
+            [comment] = [c for c in comments(runner) if c["body"].startswith(f"<!-- voicectl-plan-{stack} -->")]
+            assert f"**Stack `{stack}`** (`stacks/{stack}/voices.yaml`)" in comment["body"]
+            assert digests[stack] in comment["body"]
+        assert sorted(a["name"] for a in runner.artifacts) == [f"voicectl-plan-pr7-{s}" for s in sorted(plans)]
+
+        # Merged: each stack applies with its own approved digest; two on one account share a queue.
+        base = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+        sha = "a2" * 20
+        runner.github["pulls"][sha] = [{"number": 7, "merged_at": "2026-11-26T10:00:00Z", "merge_commit_sha": sha}]
+        job = runner.run(
+            "apply", event_name="push", event={"before": base.strip(), "after": sha}, secrets=secrets, sha=sha
+        )
+        assert job.conclusion == "success", job.log
+        applies = {entry["stack"]: run for name, entry, run in job.instances if name == "apply"}
+        assert {s: r.steps["reviewed"]["outputs"]["result"] for s, r in applies.items()} == digests
+        groups = {s: r.concurrency["group"] for s, r in applies.items()}
+        assert groups["support"] == groups["sales"] != groups["intl"] and groups["intl"].startswith("voicectl-apply-")
+        ids = [v["voice_id"] for v in emu.voices()]
+        assert [sum(p in i for i in ids) for p in ("-sup-", "-sal-", "intl_")] == [1, 1, 1]
+        no_secret_anywhere(runner, job, secrets)
+        assert intl_key not in job.log
+
+        # A second pull request changes one stack: only that stack is planned, and applied on merge.
+        git_commit_all(repo)
+        write_stack("intl", {"name": "intl-2", "audio": "../../shared/audio/support-en.mp3", "model": "cosyvoice-v2"})
+        job = runner.run("plan", event_name="pull_request", event=pr_event(8), secrets=secrets)
+        assert [entry["stack"] for name, entry, _ in job.instances if name == "plan"] == ["intl"], job.log
+        before = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+        sha = "a3" * 20
+        runner.github["pulls"][sha] = [{"number": 8, "merged_at": "2026-11-26T11:00:00Z", "merge_commit_sha": sha}]
+        job = runner.run(
+            "apply", event_name="push", event={"before": before.strip(), "after": sha}, secrets=secrets, sha=sha
+        )
+        assert job.conclusion == "success", job.log
+        assert [entry["stack"] for name, entry, _ in job.instances if name == "apply"] == ["intl"]
+        assert sum("intl" in v["voice_id"] or "-intl-" in v["voice_id"] for v in emu.voices()) == 2
+
+
+def git_commit_all(repo: Path) -> None:
+    """Merge what the pull request added into the base branch (origin/main)."""
+    for args in (("add", "-A"), ("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "merge"),
+                 ("update-ref", "refs/remotes/origin/main", "HEAD")):  # fmt: skip
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+@needs_node
+def test_fifty_stacks_get_fifty_comments_each_under_githubs_limit(tmp_path: Path) -> None:
+    """A plan at voicectl's markdown cap, with the longest stack name: its comment still fits in 65,536."""
+    from reconciler.ui.markdown import MARKDOWN_LIMIT
+
+    markdown = tmp_path / "plan.md"
+    markdown.write_text(PLAN_MARKER + "\n" + "x" * (MARKDOWN_LIMIT - len(PLAN_MARKER) - 1), encoding="utf-8")
+    script = textwrap.dedent(f"""
+        const {{ planComment }} = require('./.github/scripts/plan_comment.js')
+        for (let i = 0; i < 50; i++) {{
+          const stack = 's'.repeat(60) + String(i).padStart(3, '0')
+          Object.assign(process.env, {{ MARKDOWN: {json.dumps(str(markdown))}, DIGEST: 'sha256:' + 'a'.repeat(64),
+            STACK: stack, STACK_FILE: 'stacks/' + 'd'.repeat(200) + '/voices.yaml', SUFFIX: '-' + stack }})
+          await planComment({{ github, context, core }})
+        }}
+        return 'done'
+    """)
+    out = run_js(tmp_path, script, new_github(), pr_event())
+    assert out["failed"] is None
+    bodies = [c["body"] for c in out["state"]["comments"]["7"]]
+    assert len(bodies) == 50 and max(len(b) for b in bodies) < 65_536
+    assert len({b.splitlines()[0] for b in bodies}) == 50  # fifty markers: no stack's comment replaces another's
+    assert all(PLAN_MARKER not in b for b in bodies)  # nor is taken for a single-stack plan

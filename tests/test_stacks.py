@@ -181,3 +181,11 @@ def test_audio_may_be_shared_inside_the_root_a_stacks_file_marks(tmp_path: Path)
     )
     beyond = runner.invoke(app, ["validate", "-f", config])
     assert beyond.exit_code == 1 and "outside the repository that voicectl-stacks.yaml marks" in beyond.output
+
+
+def test_stack_option_narrows_the_list_and_names_an_unknown_one(tmp_path: Path) -> None:
+    for name in ("a", "b", "c"):
+        voices_yaml(tmp_path / "stacks" / name, prefix=name)
+    assert [e["stack"] for e in matrix(tmp_path, "--stack", "b", "--stack", "c")["include"]] == ["b", "c"]
+    unknown = stacks(tmp_path, "--stack", "zz", expect=1)
+    assert "--stack zz: no such stack (there are: a, b, c)" in unknown.stderr

@@ -51,10 +51,13 @@ async function commentAuditions({ github, context, core }) {
   const index = JSON.parse(fs.readFileSync(process.env.INDEX, 'utf8'))
   const { owner, repo } = context.repo
   const runUrl = `${context.serverUrl}/${owner}/${repo}/actions/runs/${context.runId}`
-  const body = auditionsBody(index, process.env.ARTIFACT_URL || '', runUrl)
+  const suffix = process.env.SUFFIX || ''
+  const marker = suffix ? `<!-- voicectl-auditions${suffix} -->` : MARKER
+  let body = auditionsBody(index, process.env.ARTIFACT_URL || '', runUrl)
+  if (suffix) body = body.replace(MARKER, `${marker}\n**Stack \`${process.env.STACK}\`**`)
   const missing = (index.samples || []).filter((s) => !s.voice_heard && !s.problem).length
   if (missing) core.warning(`voicectl: ${missing} sample(s) with no voice heard: listen before relying on them`)
-  return await upsertComment({ github, context, core, marker: MARKER, body, issueNumber: Number(process.env.PR) })
+  return await upsertComment({ github, context, core, marker, body, issueNumber: Number(process.env.PR) })
 }
 
 module.exports = { commentAuditions, auditionsBody, MARKER }

@@ -185,9 +185,12 @@ def _build(root: str, entries: list[tuple[_Entry, int | None]], shown: str) -> t
         try:
             with open(file, "rb") as f:
                 data = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        except (OSError, yaml.YAMLError) as e:
+        except OSError as e:
             problems.append(Problem(os.path.relpath(file, root), None, None, f"cannot read it: {e}"))
             continue
+        except yaml.YAMLError:
+            # Listed all the same: its own job's validate and plan say what is wrong, on the line, in the PR.
+            data = {}
         data = data if isinstance(data, dict) else {}
         account: dict[str, Any] = data["account"] if isinstance(data.get("account"), dict) else {}
         secrets = dict(entry.secrets)

@@ -50,6 +50,9 @@ def github_matrix(listed: tuple[Stack, ...]) -> str:
     include = [
         {
             "stack": s.name,
+            # Appended to a CI name that must differ per stack (comment marker, artifact): none for a single
+            # stack at the root, so a one-stack repository keeps its names.
+            "suffix": "" if s.directory == "." else f"-{s.name}",
             "directory": s.directory,
             "file": s.file,
             "environment": s.environment or "",
