@@ -155,6 +155,14 @@ ReplaceOpt = Annotated[
         help="Clone this voice anew from its audio (repeatable), e.g. after a failed review; guards apply.",
     ),
 ]
+PolicyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--policy",
+        metavar="PATH",
+        help="Rego policies (a .rego file or a directory; repeatable) besides account.policy: deny blocks, warn shows.",
+    ),
+]
 NoLintOpt = Annotated[
     bool,
     typer.Option("--no-lint", help="Skip the audio quality lint (the documented format checks still run)."),
@@ -248,11 +256,16 @@ def _out(text: str) -> None:
 
 
 def _options(
-    target: list[str] | None, refresh_only: bool, allow_delete: list[str] | None, replace: list[str] | None = None
+    target: list[str] | None,
+    refresh_only: bool,
+    allow_delete: list[str] | None,
+    replace: list[str] | None = None,
+    policy: list[str] | None = None,
 ) -> PlanOptions:
     from reconciler.plan.plan import PlanOptions
 
-    return PlanOptions(tuple(target or ()), refresh_only, tuple(allow_delete or ()), tuple(replace or ()))
+    policies = tuple(os.path.abspath(p) for p in policy or ())
+    return PlanOptions(tuple(target or ()), refresh_only, tuple(allow_delete or ()), tuple(replace or ()), policies)
 
 
 def _render_plan(plan: Plan, fmt: Format, no_color: bool) -> None:
@@ -354,6 +367,7 @@ def plan(
     ] = False,
     allow_delete: AllowDeleteOpt = None,
     replace: ReplaceOpt = None,
+    policy: PolicyOpt = None,
     no_lint: NoLintOpt = False,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
@@ -364,7 +378,7 @@ def plan(
 
     with read_only():  # the lint cache too: plan writes nothing anywhere
         desired = _load(file, no_color=no_color, lint=not no_lint)
-    result = operations.plan(desired, _options(target, refresh_only, allow_delete, replace))
+    result = operations.plan(desired, _options(target, refresh_only, allow_delete, replace, policy))
     if out:
         operations.write_planfile(out, result, desired)
     _render_plan(result, format, no_color)
@@ -460,6 +474,7 @@ def apply(
     format: Annotated[
         TextOrJson, typer.Option("--format", help="text, or json: the plan and its report as one document.")
     ] = TextOrJson.text,
+    policy: PolicyOpt = None,
     no_lint: NoLintOpt = False,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
@@ -476,7 +491,11 @@ def apply(
     con = _err(no_color) if as_json else _console(no_color)
     confirm: Callable[[Plan], bool] | None = None
     options, expected, expect_changes, approved = _approval(
-        planfile, _options(target, False, allow_delete, replace), expect_fingerprint, expect_changes, approved_plan
+        planfile,
+        _options(target, False, allow_delete, replace, policy),
+        expect_fingerprint,
+        expect_changes,
+        approved_plan,
     )
     if not planfile and not auto_approve:
         if not sys.stdin.isatty():

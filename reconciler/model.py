@@ -70,6 +70,7 @@ class AccountSpec:
     guards: Guards = field(default_factory=Guards)
     workspace: str | None = None  # Model Studio workspace id: its own host and the X-DashScope-WorkSpace header
     audio_delivery: str = "oss"  # oss: signed OSS URLs | inline: the audio itself as a data URI (Qwen)
+    policy: tuple[str, ...] = ()  # Rego files or directories every plan is checked against (absolute paths)
 
 
 @dataclass(frozen=True)

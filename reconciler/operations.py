@@ -22,6 +22,7 @@ from reconciler.naming import VOICE, desired_audio_key, parse_address, voice_add
 from reconciler.plan import approval
 from reconciler.plan.plan import Plan, PlanOptions
 from reconciler.plan.planner import plan_changes
+from reconciler.policy import check_plan
 from reconciler.providers import open_provider
 from reconciler.providers.base import Provider
 from reconciler.providers.snapshot import read_live
@@ -44,7 +45,8 @@ def compute_plan(provider: Provider, desired: Desired, options: PlanOptions) -> 
         )
     state = provider.state.read()
     live = read_live(provider, desired, state)
-    return gate_lint(desired, plan_changes(desired, state, live, options, notes=provider.notes))
+    plan = gate_lint(desired, plan_changes(desired, state, live, options, notes=provider.notes))
+    return check_plan(plan, desired)  # Rego policies: denies block like guards, so apply refuses them too
 
 
 def gate_lint(desired: Desired, plan: Plan) -> Plan:

@@ -68,3 +68,17 @@ def test_bench_stacks_lists_exactly_the_changed_stacks() -> None:
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "| stacks --changed-since HEAD --format github-matrix | 4 (expected 4) | " in proc.stdout
+
+
+def test_bench_policy_prints_its_table() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_policy.py"), "--voices", "12", "--runs", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "| voicectl plan --policy examples/policies (1 denied) | " in proc.stdout
+    assert any(line.startswith("| added by the policies (child processes) | ") for line in proc.stdout.splitlines())

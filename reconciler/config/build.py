@@ -47,6 +47,7 @@ def build_desired(
             max_delete_fraction=float(guards.get("max_delete_fraction", Guards.max_delete_fraction)),
         ),
         workspace=acc.get("workspace"),
+        policy=_policy_paths(acc.get("policy"), os.path.dirname(os.path.abspath(file))),
         audio_delivery=acc.get("audio_delivery", AccountSpec.audio_delivery),
     )
     voices = tuple(
@@ -85,3 +86,9 @@ def build_desired(
         voices=voices,
         bindings=bindings,
     )
+
+
+def _policy_paths(value: str | list[str] | None, base: str) -> tuple[str, ...]:
+    """account.policy as absolute paths (written relative to voices.yaml)."""
+    listed = [value] if isinstance(value, str) else list(value or [])
+    return tuple(os.path.normpath(os.path.join(base, p)) for p in listed)

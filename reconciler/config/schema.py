@@ -194,6 +194,15 @@ _account: dict[str, Any] = {
             + ". It picks the DashScope host (dashscope.aliyuncs.com, dashscope-intl.aliyuncs.com); an API key "
             "works in its own region only. The OSS bucket's region is read from account.oss.endpoint.",
         },
+        "policy": {
+            "oneOf": [
+                {"type": "string", "minLength": 1},
+                {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True},
+            ],
+            "description": "Rego policies every plan (and apply) of this file is checked against: .rego files or "
+            "directories of them, relative to voices.yaml. `deny` rules block the plan like a guard; `warn` rules "
+            "show in it. See voicectl plan --policy.",
+        },
         "workspace": {
             "type": "string",
             "pattern": r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",

@@ -25,6 +25,7 @@ class PlanOptions:
     refresh_only: bool = False
     allow_delete: tuple[str, ...] = ()
     replace: tuple[str, ...] = ()  # voices to clone anew from their audio (Terraform's -replace)
+    policies: tuple[str, ...] = ()  # `--policy` paths (Rego), besides account.policy: apply checks them again
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -34,6 +35,8 @@ class PlanOptions:
         }
         if self.replace:  # left out when empty, so fingerprints of plans without it stay as they were
             out["replace"] = sorted(self.replace)
+        if self.policies:
+            out["policies"] = list(self.policies)
         return out
 
     @classmethod
@@ -43,6 +46,7 @@ class PlanOptions:
             refresh_only=bool(data.get("refresh_only")),
             allow_delete=tuple(data.get("allow_delete") or ()),
             replace=tuple(data.get("replace") or ()),
+            policies=tuple(data.get("policies") or ()),
         )
 
 
@@ -67,6 +71,7 @@ class Guard(StrEnum):
     MAX_DELETE_FRACTION = "max_delete_fraction"
     PROTECT = "protect"
     EMPTY_CONFIG = "empty_config"
+    POLICY = "policy"  # a `deny` rule of a Rego policy
 
 
 @dataclass(frozen=True)
