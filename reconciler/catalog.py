@@ -120,20 +120,20 @@ def dashscope_endpoints(region: str, workspace: str | None = None) -> DashScopeE
 # Speech synthesis (audition)
 # --------------------------------------------------------------------------------------------------
 
-INFERENCE, REALTIME = "inference", "realtime"
+INFERENCE, REALTIME, GENERATION = "inference", "realtime", "generation"
 # Characters per request: CosyVoice takes 20,000 per continue-task (a Chinese character counting two);
-# the Qwen realtime API documents no limit, so voicectl commits at most 600 (the non-realtime Qwen-TTS
-# input limit) at a time, which keeps each response short.
-SYNTHESIS_TEXT_LIMIT = {INFERENCE: 20_000, REALTIME: 600}
+# voicectl sends Qwen at most 600 at a time, over HTTP (Qwen-TTS's input limit) and over the realtime API
+# (which documents none), which keeps each answer short.
+SYNTHESIS_TEXT_LIMIT = {INFERENCE: 20_000, REALTIME: 600, GENERATION: 600}
 
 
 def speech_api(model: str) -> str | None:
-    """The WebSocket API a voice of `model` speaks through: INFERENCE (CosyVoice), REALTIME (the Qwen realtime
-    models), or None (the other Qwen models speak through the HTTP multimodal-generation API)."""
+    """The API a voice of `model` speaks through: INFERENCE (CosyVoice's WebSocket), REALTIME (the Qwen realtime
+    models' WebSocket), GENERATION (the other Qwen models: HTTP multimodal-generation), None (unknown)."""
     if model.startswith("cosyvoice"):
         return INFERENCE
-    if model.startswith("qwen") and "-realtime" in model:
-        return REALTIME
+    if model.startswith("qwen"):
+        return REALTIME if "-realtime" in model else GENERATION
     return None
 
 

@@ -67,8 +67,14 @@ def test_audition_on_the_emulator_synthesizes_cosyvoice_through_the_sdk(aliyun: 
     dropped = p.run("audition", "support", "--out", str(p.dir / "never.wav"), expect=1)
     assert "the connection dropped twice" in dropped.stderr and not (p.dir / "never.wav").exists()
 
-    qwen = p.run("audition", "narrator", expect=1)
-    assert "audition of qwen3-tts-vc-2026-01-22 voices is not finished" in qwen.stderr
+    # The non-realtime Qwen models speak over HTTP (multimodal-generation): the answer links the WAV.
+    p.emu.clear_calls()
+    qwen = p.run("audition", "narrator", "--out", str(p.dir / "narrator.wav"), expect=0)
+    assert "Lint metrics: speech " in qwen.stdout and "simulated" not in qwen.stdout
+    assert [c.action for c in p.emu.calls if c.service == "dashscope"][-2:] == ["generation", "download"]
+    p.emu.fail_next_synthesis("InvalidParameter", "voice is not available")
+    refused = p.run("audition", "narrator", "--out", str(p.dir / "never.wav"), expect=1)
+    assert "InvalidParameter voice is not available" in refused.stderr
 
 
 def test_audition_on_the_emulator_speaks_qwen_through_the_realtime_endpoint(aliyun: Project) -> None:
@@ -146,12 +152,8 @@ def test_apply_audition_writes_a_sample_of_each_voice_it_cloned(project: Project
     applied = p.apply("--audition", str(out))
     assert "Audition: voice.support: " in applied.stdout
     assert (out / "support.wav").exists()
-    if p.provider == "local":
-        assert (out / "narrator.wav").exists() and "(simulated)" in applied.stdout
-    else:  # Qwen synthesis over HTTP (the non-realtime models) is not built yet: said, and the apply succeeds
-        assert "Audition: voice.narrator: none (audition of qwen3-tts-vc-2026-01-22 voices is not finished" in (
-            applied.stdout
-        )
+    assert (out / "narrator.wav").exists()
+    assert ("(simulated)" in applied.stdout) == (p.provider == "local")
 
     # Nothing cloned: nothing to hear.
     (out / "support.wav").unlink()

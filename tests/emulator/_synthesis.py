@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ class SynthesisRules:
         self._synthesis_drops = 0
         self._synthesis_failures: deque[tuple[str, str]] = deque()
         self._muted: set[str] = set()
+        self._synthesized: dict[str, bytes] = {}  # HTTP synthesis answers, by id, until downloaded (or forever)
 
     def drop_next_synthesis(self, times: int = 1) -> None:
         """The next `times` synthesis tasks lose their connection before they start (a dropped connection)."""
@@ -48,6 +50,16 @@ class SynthesisRules:
     def _is_muted(self, voice_id: str) -> bool:
         with self.lock:
             return voice_id in self._muted
+
+    def _keep_synthesized(self, wav: bytes) -> str:
+        audio_id = uuid.uuid4().hex
+        with self.lock:
+            self._synthesized[audio_id] = wav
+        return audio_id
+
+    def _synthesized_audio(self, audio_id: str) -> bytes | None:
+        with self.lock:
+            return self._synthesized.get(audio_id)
 
     def _take_synthesis_drop(self) -> bool:
         with self.lock:

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from tests.emulator.core import Emulator
 
 PATH = "/api/v1/services/audio/tts/customization"
+# Qwen-TTS over HTTP (the non-realtime cloned-voice models): the answer links a WAV file to download.
+GENERATION_PATH = "/api/v1/services/aigc/multimodal-generation/generation"
+AUDIO_PATH = "/api/v1/audio/"  # where the emulator serves what it synthesized (a stand-in for a signed OSS URL)
 PREFIX_RE = re.compile(r"^[a-z0-9]{1,9}$")
 PREFERRED_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,16}$")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -74,6 +77,8 @@ class DashScopeService:
     # ------------------------------------------------------------------------------------------ framing
 
     def identify(self, req: Request) -> tuple[str, dict[str, Any]]:
+        if req.path.startswith(AUDIO_PATH):
+            return "download", {"id": req.path[len(AUDIO_PATH) :]}
         try:
             body = json.loads(req.body or b"{}")
         except ValueError:
@@ -82,6 +87,12 @@ class DashScopeService:
             return "InvalidBody", {}
         inp = body.get("input") if isinstance(body.get("input"), dict) else {}
         params = {"model": body.get("model"), **inp}
+        if req.path.rstrip("/") == GENERATION_PATH:
+            return "generation", {
+                "model": body.get("model"),
+                "voice": inp.get("voice"),
+                "characters": len(str(inp.get("text") or "")),
+            }
         return str(inp.get("action") or "MissingAction"), params
 
     def _json(self, status: int, payload: dict[str, Any]) -> Reply:
@@ -104,7 +115,12 @@ class DashScopeService:
         return self._error(status, "InternalError", "An internal error has occured, please try again later.")
 
     def handle(self, req: Request, action: str, params: dict[str, Any]) -> Reply:
-        if req.path.rstrip("/") != PATH:
+        if action == "download" and req.method == "GET":
+            audio = self.emu._synthesized_audio(params["id"].removesuffix(".wav"))
+            if audio is None:
+                return self._error(404, "NotFound", "the audio has expired or never existed")
+            return Reply(200, audio, [("Content-Type", "audio/wav")])
+        if req.path.rstrip("/") not in (PATH, GENERATION_PATH):
             return self._error(404, "NotFound", f"No route for {req.path}")
         if req.method != "POST":
             return self._error(405, "MethodNotAllowed", f"{req.method} is not allowed")
@@ -120,6 +136,8 @@ class DashScopeService:
             )
         if action == "InvalidBody":
             return self._error(400, "InvalidParameter", "The request body is not a JSON object.")
+        if action == "generation":
+            return self._generation(req)
         model = params.get("model")
         family = {"voice-enrollment": "cosyvoice", "qwen-voice-enrollment": "qwen"}.get(str(model))
         refused = self.emu._admit_enrollment(family) if family else None
@@ -137,6 +155,30 @@ class DashScopeService:
         except ApiError as err:
             return self._error(err.status, err.code, err.message)
         return self._json(200, {"output": output, "usage": {"count": 1}, "request_id": str(uuid.uuid4())})
+
+    def _generation(self, req: Request) -> Reply:
+        """Qwen-TTS with a cloned voice over HTTP: {"model", "input": {"text", "voice"}} -> output.audio.url."""
+        body = json.loads(req.body or b"{}")
+        inp = body.get("input") if isinstance(body.get("input"), dict) else {}
+        model, voice, text = str(body.get("model") or ""), str(inp.get("voice") or ""), str(inp.get("text") or "")
+        if "realtime" in model or not model.startswith("qwen3-tts-vc-"):
+            return self._error(400, "InvalidParameter", f"Model {model} does not speak through this API")
+        if not text:
+            return self._error(400, "InvalidParameter", "input.text is required")
+        problem = self.emu._admit_synthesis() or self.emu._synthesis_problem(voice, model, "qwen")
+        if problem:
+            return self._error(429 if problem[0].startswith("Throttling") else 400, *problem)
+        injected = self.emu._take_synthesis_failure()
+        if injected:
+            return self._error(500 if injected[0] == "InternalError" else 400, *injected)
+        from tests.emulator.speech import speech_wav
+
+        audio_id = self.emu._keep_synthesized(speech_wav(text, 24_000, muted=self.emu._is_muted(voice)))
+        host = req.headers.get("Host", "127.0.0.1")
+        url = f"http://{host}{AUDIO_PATH}{audio_id}.wav"
+        audio = {"url": url, "id": audio_id, "data": "", "expires_at": int(time.time()) + 86_400}
+        output = {"finish_reason": "stop", "audio": audio}
+        return self._json(200, {"output": output, "usage": {"characters": len(text)}, "request_id": str(uuid.uuid4())})
 
     # ------------------------------------------------------------------------------------------ shared
 

@@ -56,6 +56,12 @@ def _speech_pcm(text: str, rate: int, *, muted: bool = False) -> bytes:
     return pcm16(speech_float(seconds=seconds, sample_rate=rate))
 
 
+def speech_wav(text: str, rate: int, *, muted: bool = False) -> bytes:
+    from reconciler.audio.sample import pcm16_wav
+
+    return pcm16_wav(_speech_pcm(text, rate, muted=muted), rate)
+
+
 class SpeechServer:
     def __init__(self, emu: Emulator):
         self.emu = emu

@@ -5,7 +5,8 @@ region's or workspace's host that enrollment uses.
   finish-task; binary audio frames), or `DASHSCOPE_WEBSOCKET_BASE_URL`.
 - Qwen realtime voices: `QwenTtsRealtime` on the realtime endpoint (session.update, the text buffer's append
   and commit, response.audio.delta ... response.done), the same host's `/api-ws/v1/realtime`.
-- Other Qwen voices speak through the HTTP multimodal-generation API: not built yet, and said so.
+- The other Qwen voices: the SDK's Qwen-TTS `SpeechSynthesizer` over HTTP (multimodal-generation), whose
+  answer links a WAV file, downloaded here (`DASHSCOPE_HTTP_BASE_URL` moves it, as it moves enrollment).
 
 Both stream 24 kHz 16-bit PCM, which is put in a WAV container here. Long text is split at sentence ends
 within each API's limit (`catalog.SYNTHESIS_TEXT_LIMIT`) and the pieces' audio joined. A dropped connection is
@@ -25,7 +26,9 @@ from typing import Any, NoReturn
 
 from reconciler.audio.sample import pcm16_wav
 from reconciler.catalog import (
+    GENERATION,
     INFERENCE,
+    REALTIME,
     SYNTHESIS_TEXT_LIMIT,
     billed_characters,
     dashscope_endpoints,
@@ -86,6 +89,7 @@ class AliyunSpeech:
         self.api_key = env.get("DASHSCOPE_API_KEY") or ""
         self.workspace = workspace or None
         endpoints = dashscope_endpoints(region, self.workspace)
+        self.http_url = (env.get("DASHSCOPE_HTTP_BASE_URL") or endpoints.http).rstrip("/")
         override = env.get("DASHSCOPE_WEBSOCKET_BASE_URL")
         self.inference_url = override or endpoints.websocket
         # The SDK has no variable for the realtime endpoint: it is the same host's /api-ws/v1/realtime.
@@ -94,16 +98,13 @@ class AliyunSpeech:
     def synthesize(self, *, voice_id: str, model: str, text: str) -> Synthesized:
         api = speech_api(model)
         if api is None:
-            raise VoicectlError(
-                f"audition of {model} voices is not finished: they speak through DashScope's HTTP "
-                "multimodal-generation API, not built yet (the realtime Qwen models and CosyVoice are)"
-            )
+            raise VoicectlError(f"audition: no speech synthesis is known for model {model}")
         if not self.api_key:
             raise AuthError("speech synthesis needs DASHSCOPE_API_KEY: export it", code="InvalidApiKey")
         import dashscope
 
         dashscope.api_key = self.api_key
-        speak = self._cosyvoice if api == INFERENCE else self._qwen_realtime
+        speak = {INFERENCE: self._cosyvoice, REALTIME: self._qwen_realtime, GENERATION: self._qwen_http}[api]
         pcm = bytearray()
         first: float | None = None
         started = time.monotonic()
@@ -157,12 +158,58 @@ class AliyunSpeech:
             _raise_refusal(voice_id, str(e.name or ""), str(e.message or e))
         except Exception as e:  # the SDK raises plain exceptions for a handshake refused or a connection lost
             handshake.raise_refusal(self.workspace)
+            # A task-failed frame and the close after it race in the SDK: its send on the closed socket can
+            # raise before its receiving thread has read the frame. Give that thread a moment, then prefer
+            # what the service said (kept on the synthesizer, dashscope pinned at 2.0.2) to "dropped".
+            time.sleep(0.2)
+            said = getattr(synthesizer, "_receiver_error", None)
+            if isinstance(said, RequestFailure):
+                _raise_refusal(voice_id, str(said.name or ""), str(said.message or said))
             raise _Dropped(str(e)) from None
         if not audio:
             raise _Dropped("the connection closed before any audio came back")
         # From the task's start to its first audio frame, in milliseconds.
         delay_ms = synthesizer.get_first_package_delay()  # type: ignore[no-untyped-call]
         return bytes(audio), started + delay_ms / 1000 if delay_ms and delay_ms > 0 else None
+
+    # -- Qwen over HTTP: multimodal-generation, then the WAV it links ------------------------------------
+
+    def _qwen_http(self, voice_id: str, model: str, text: str) -> tuple[bytes, float | None]:
+        import requests
+        from dashscope.audio.qwen_tts import SpeechSynthesizer as QwenTts
+
+        started = time.monotonic()
+        try:
+            answer: Any = QwenTts.call(  # not streamed: one TextToSpeechResponse
+                model=model,
+                text=text,
+                voice=voice_id,
+                api_key=self.api_key,
+                workspace=self.workspace,  # type: ignore[arg-type]
+                base_address=self.http_url,
+                request_timeout=(5.0, TIMEOUT_SECONDS),
+            )
+        except (requests.ConnectionError, requests.Timeout) as e:
+            raise _Dropped(str(e)) from None
+        status = int(answer.status_code)
+        if status == 401:
+            raise AuthError(f"speech synthesis: DashScope refused DASHSCOPE_API_KEY ({answer.code})")
+        if status == 429:
+            raise _Throttled(f"{answer.code}: {answer.message}")
+        if status != 200:
+            _raise_refusal(voice_id, str(answer.code or status), str(answer.message or ""))
+        url = answer.output.audio["url"] if answer.output and answer.output.audio else ""
+        if not url:
+            raise ProviderError(f"speech synthesis with {voice_id}: the answer links no audio")
+        try:
+            download = requests.get(url, timeout=(5.0, TIMEOUT_SECONDS))
+        except (requests.ConnectionError, requests.Timeout) as e:
+            raise _Dropped(str(e)) from None
+        if download.status_code != 200:
+            raise ProviderError(
+                f"speech synthesis with {voice_id}: its audio could not be downloaded ({download.status_code})"
+            )
+        return _wav_pcm(download.content, voice_id), started
 
     # -- Qwen: the realtime endpoint -----------------------------------------------------------------
 
@@ -278,3 +325,19 @@ def _raise_refusal(voice_id: str, code: str, message: str) -> NoReturn:
     if code == "InvalidApiKey":
         raise AuthError(f"speech synthesis: DashScope refused DASHSCOPE_API_KEY ({message})")
     raise ProviderError(f"speech synthesis with {voice_id} failed: {code} {message}".rstrip())
+
+
+def _wav_pcm(wav: bytes, voice_id: str) -> bytes:
+    """The 16-bit mono PCM of a downloaded WAV, at the rate the other pieces have."""
+    import io
+    import wave
+
+    try:
+        with wave.open(io.BytesIO(wav)) as w:
+            shape = (w.getnchannels(), w.getsampwidth(), w.getframerate())
+            frames: bytes = w.readframes(w.getnframes())
+    except (wave.Error, EOFError) as e:
+        raise ProviderError(f"speech synthesis with {voice_id}: the audio is not a WAV file ({e})") from None
+    if shape != (1, 2, RATE):
+        raise ProviderError(f"speech synthesis with {voice_id}: expected 16-bit mono {RATE} Hz WAV, got {shape}")
+    return frames
