@@ -150,3 +150,32 @@ def test_missing_policy_path_and_findings_as_objects(tmp_path: Path) -> None:
     )
     doc = json.loads(p.cli("plan", "--format", "json", "--policy", str(p.dir / "obj.rego")).stdout)
     assert "policy warning (obj.rego): listen to it first" in doc["notes"]
+
+
+def test_an_engine_that_crashes_is_an_error_naming_the_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rego-cpp is native code: the engine runs in a child process, so its crash (here a stand-in that aborts
+    the way a heap corruption does, after announcing the file) is an error naming the file, never a pass."""
+    import sys
+
+    import reconciler.policy as policy
+
+    engine = tmp_path / "engine.py"
+    engine.write_text(
+        "import json, os, signal, sys\n"
+        "request = json.load(sys.stdin)\n"
+        "print(json.dumps({'evaluating': request['files'][-1][1]}), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGABRT)\n",
+        encoding="utf-8",
+    )
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\nexec {sys.executable} {engine}\n", encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setattr(policy.sys, "executable", str(fake))
+    p = project(tmp_path, SALES)
+    result = p.cli(
+        "plan", "--policy", str(POLICIES / "allowed_models.rego"), "--policy", str(POLICIES / "protect_prod.rego")
+    )
+    assert result.exit_code == 1
+    assert "examples/policies/protect_prod.rego: error: the Rego engine crashed evaluating this policy (signal 6" in (
+        result.stderr
+    )
