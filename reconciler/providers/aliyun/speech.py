@@ -178,7 +178,6 @@ class AliyunSpeech:
         import requests
         from dashscope.audio.qwen_tts import SpeechSynthesizer as QwenTts
 
-        started = time.monotonic()
         try:
             answer: Any = QwenTts.call(  # not streamed: one TextToSpeechResponse
                 model=model,
@@ -209,7 +208,7 @@ class AliyunSpeech:
             raise ProviderError(
                 f"speech synthesis with {voice_id}: its audio could not be downloaded ({download.status_code})"
             )
-        return _wav_pcm(download.content, voice_id), started
+        return _wav_pcm(download.content, voice_id), time.monotonic()  # no stream: the audio is there once downloaded
 
     # -- Qwen: the realtime endpoint -----------------------------------------------------------------
 
