@@ -300,6 +300,10 @@ def validate(
 
     path = resolve_config_path(file)
     result = validate_file(path, lint=not no_lint)
+    if result.desired is not None and result.desired.account.policy:
+        from reconciler.policy import compile_problems
+
+        result.errors.extend(compile_problems(result.desired))  # account.policy must compile, offline too
     if format is TextOrJson.json:
         from reconciler.ui.json_view import dumps, validation_json
 
@@ -308,7 +312,7 @@ def validate(
     _print_problems(result.errors, result.warnings, no_color=no_color, stderr=False)
     con = _console(no_color)
     if result.valid and result.desired:
-        d = result.desired
+        d = result.desired  # valid: no error, the policies' included
         warnings = f", {plural(len(result.warnings), 'warning')}" if result.warnings else ""
         con.print(
             f"{path} is valid: {plural(len(d.voices), 'voice')}, {plural(len(d.bindings), 'binding')}{warnings}.",

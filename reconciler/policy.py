@@ -64,6 +64,16 @@ def check_plan(plan: Plan, desired: Desired) -> Plan:
     return dataclasses.replace(plan, blocked=plan.blocked + blocked, notes=plan.notes + notes)
 
 
+def compile_problems(desired: Desired) -> list[Problem]:
+    """What keeps account.policy from compiling (`voicectl validate`: offline, no plan to evaluate)."""
+    base = os.path.dirname(os.path.abspath(desired.path))
+    try:
+        _run_engine(policy_files(desired.account.policy, base), {}, base, compile_only=True)
+    except ConfigError as e:
+        return list(e.problems)
+    return []
+
+
 def policy_input(plan: Plan, desired: Desired) -> dict[str, Any]:
     """`input`: the plan's JSON document, voices.yaml as written (`config`) and the time (`context`)."""
     import yaml
@@ -133,13 +143,22 @@ def context(now: dt.datetime | None = None) -> dict[str, Any]:
 
 def evaluate(files: list[str], document: dict[str, Any], base: str | None = None) -> list[Finding]:
     """Every `deny` and `warn` finding of every file on `document`; raises ConfigError for a policy that cannot be
-    evaluated.
+    evaluated."""
+    return _run_engine(files, document, base, compile_only=False)
+
+
+def _run_engine(files: list[str], document: dict[str, Any], base: str | None, *, compile_only: bool) -> list[Finding]:
+    """Run the engine on `files`; raises ConfigError for a policy that cannot be compiled (or evaluated).
 
     The engine runs in a child process (reconciler/policy_engine.py): a policy that crashes it (rego-cpp is
     native code) is then an error naming the file, not an aborted voicectl, and the child has none of the native
     libraries voicectl has loaded (numpy, FFmpeg) in its heap. It costs about 0.06 s."""
     shown = [_shown(path, base) for path in files]
-    request = {"files": [list(pair) for pair in zip(files, shown, strict=True)], "document": document}
+    request = {
+        "files": [list(pair) for pair in zip(files, shown, strict=True)],
+        "document": document,
+        "compile_only": compile_only,
+    }
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     try:

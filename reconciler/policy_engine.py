@@ -34,8 +34,11 @@ class PolicyProblem(Exception):
         self.problem = {"file": file, "line": line, "column": column, "message": message}
 
 
-def evaluate_file(path: str, shown: str, document: dict[str, Any]) -> list[dict[str, Any]]:
-    """The `deny` and `warn` findings of one policy file on `document`; raises PolicyProblem."""
+def evaluate_file(
+    path: str, shown: str, document: dict[str, Any], *, compile_only: bool = False
+) -> list[dict[str, Any]]:
+    """The `deny` and `warn` findings of one policy file on `document` (none with `compile_only`: the module is
+    only parsed and checked); raises PolicyProblem."""
     from regopy import Interpreter, RegoError
 
     with open(path, encoding="utf-8") as f:
@@ -55,7 +58,7 @@ def evaluate_file(path: str, shown: str, document: dict[str, Any]) -> list[dict[
         try:
             rego.add_module(shown, source)
             rego.set_input(document)
-            for rule in RULES:
+            for rule in () if compile_only else RULES:
                 output = rego.query(f"data.{PACKAGE}.{rule}")
                 if not output.ok():
                     message = (
@@ -144,7 +147,7 @@ def main() -> int:
     for path, shown in request["files"]:
         say({"evaluating": shown})
         try:
-            findings += evaluate_file(path, shown, document)
+            findings += evaluate_file(path, shown, document, compile_only=bool(request.get("compile_only")))
         except PolicyProblem as e:
             say({"error": e.problem})
             return 1

@@ -179,3 +179,20 @@ def test_an_engine_that_crashes_is_an_error_naming_the_policy(tmp_path: Path, mo
     assert "examples/policies/protect_prod.rego: error: the Rego engine crashed evaluating this policy (signal 6" in (
         result.stderr
     )
+
+
+def test_validate_compiles_account_policies_offline(tmp_path: Path) -> None:
+    """A fork's pull request gets no secrets, so only validate runs: it still finds a policy that cannot compile."""
+    p = project(tmp_path, SALES)
+    (p.dir / "policies").mkdir()
+    shutil.copy(POLICIES / "protect_prod.rego", p.dir / "policies")
+    doc = yaml.safe_load(p.file.read_text())
+    doc["account"]["policy"] = ["policies"]
+    p.file.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert p.cli("validate").exit_code == 0
+
+    (p.dir / "policies" / "broken.rego").write_text("package voicectl\n\ndeny contains msg if {\n", encoding="utf-8")
+    broken = p.cli("validate", "--format", "json")
+    assert broken.exit_code == 1
+    [error] = json.loads(broken.stdout)["errors"]
+    assert error["file"] == "policies/broken.rego" and error["line"] == 3 and "does not compile" in error["message"]
