@@ -216,10 +216,12 @@ def test_rate_limits_are_per_family_and_bursts_never_reach_the_server() -> None:
         assert [c.status for c in emu.calls] == [200] * 16
         assert emu.max_rate("dashscope", family="qwen") <= 3
         assert emu.max_rate("dashscope", family="cosyvoice") <= 10
-        # The ten CosyVoice calls did not wait behind Qwen's: each family has its own budget.
+        # The ten CosyVoice calls did not wait behind Qwen's: each family has its own budget, so the last of them
+        # arrives before Qwen's second window opens (an order, not a wall time: it holds on a loaded machine).
         cosy = sorted(c.at for c in emu.calls if c.params.get("model") == "voice-enrollment")
-        assert cosy[-1] - cosy[0] < 0.5
-        assert took < 3.0
+        qwen = sorted(c.at for c in emu.calls if c.params.get("model") == "qwen-voice-enrollment")
+        assert cosy[-1] < qwen[-1] and qwen[-1] - qwen[0] >= 0.9
+        assert took >= 0.9  # Qwen's six calls needed two windows
 
 
 # ------------------------------------------------------------------------------------------------ 6
