@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perf_support import ROOT, Workdir, base_env, check, run_cli
+from perf_support import ROOT, Workdir, base_env, check, link_or_copy, run_cli
 
 from reconciler.audio.sample import write_sample_wav
 
@@ -36,11 +35,7 @@ def make_project(root: Path, n: int) -> Path:
     lines = ["version: 1", "account:", "  provider: local", f"  quota: {n}", "  prefix: bench", "voices:"]
     for i in range(n):
         name = f"prod-{i:03d}"
-        target = root / "audio" / f"{name}.wav"
-        try:
-            os.link(sample, target)
-        except OSError:
-            shutil.copyfile(sample, target)
+        link_or_copy(sample, root / "audio" / f"{name}.wav")
         lines += [
             f"  - name: {name}",
             f"    audio: audio/{name}.wav",

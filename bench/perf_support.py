@@ -51,6 +51,14 @@ def sample_wav(directory: Path, seconds: float = 11.0) -> Path:
     return path
 
 
+def link_or_copy(src: Path, dst: Path) -> None:
+    """`dst` as a hard link to `src` (same bytes, a path of its own), or a copy where links are refused."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
 def make_project(root: Path, prefix: str, n: int, wav: Path, *, quota: int, model: str = "cosyvoice-v2") -> Path:
     """A voices.yaml of `n` CosyVoice voices on provider aliyun with its state on OSS; returns its path.
 
@@ -76,11 +84,7 @@ def make_project(root: Path, prefix: str, n: int, wav: Path, *, quota: int, mode
     ]
     for i in range(n):
         name = f"voice-{i:03d}"
-        target = project / "audio" / f"{name}.wav"
-        try:
-            os.link(wav, target)
-        except OSError:
-            shutil.copyfile(wav, target)
+        link_or_copy(wav, project / "audio" / f"{name}.wav")
         lines += [f"  - name: {name}", f"    audio: audio/{name}.wav", f"    model: {model}", "    language: en"]
     path = project / "voices.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -245,7 +245,6 @@ class Audition:
     seconds: float
     metrics: dict[str, Any] | None  # the lint's metrics summary of what came back
     simulated: str | None  # the label of a simulation (local provider), None for real synthesis
-    first_audio_seconds: float | None = None
 
     @property
     def voice_heard(self) -> bool:
@@ -360,7 +359,7 @@ def _audition(
     result = provider.speech.synthesize(voice_id=record.voice_id, model=record.model, text=audition_text(spec, text))
     _write_audio(out, result.wav, fmt)
     metrics = measure_audio(out)
-    return Audition(out, metrics.analysed, metrics_summary(metrics), result.simulated, result.first_audio_seconds)
+    return Audition(out, metrics.analysed, metrics_summary(metrics), result.simulated)
 
 
 def _write_audio(path: str, wav: bytes, fmt: str) -> None:

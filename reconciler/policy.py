@@ -53,7 +53,7 @@ def check_plan(plan: Plan, desired: Desired) -> Plan:
     paths = tuple(dict.fromkeys((*desired.account.policy, *plan.options.policies)))
     if not paths:
         return plan
-    base = os.path.dirname(os.path.abspath(desired.path))
+    base = _base(desired)
     findings = evaluate(policy_files(paths, base), policy_input(plan, desired), base)
     blocked = tuple(
         Blocked(Guard.POLICY, f"{f.file}: {f.message}", (f.address,) if f.address else ())
@@ -66,7 +66,7 @@ def check_plan(plan: Plan, desired: Desired) -> Plan:
 
 def compile_problems(desired: Desired) -> list[Problem]:
     """What keeps account.policy from compiling (`voicectl validate`: offline, no plan to evaluate)."""
-    base = os.path.dirname(os.path.abspath(desired.path))
+    base = _base(desired)
     try:
         _run_engine(policy_files(desired.account.policy, base), {}, base, compile_only=True)
     except ConfigError as e:
@@ -80,12 +80,10 @@ def policy_input(plan: Plan, desired: Desired) -> dict[str, Any]:
 
     from reconciler.ui.json_view import plan_json
 
-    document: dict[str, Any] = json.loads(json.dumps(plan_json(plan)))  # plain JSON types only
     with open(desired.path, encoding="utf-8") as f:
         config = yaml.safe_load(f)
-    document["config"] = json.loads(json.dumps(config, default=str)) if isinstance(config, dict) else {}
-    document["context"] = context()
-    return document
+    # Sent to the engine as JSON (dates YAML read are sent as their text).
+    return {**plan_json(plan), "config": config if isinstance(config, dict) else {}, "context": context()}
 
 
 def policy_files(paths: tuple[str, ...], base: str | None = None) -> list[str]:
@@ -101,33 +99,22 @@ def policy_files(paths: tuple[str, ...], base: str | None = None) -> list[str]:
         elif os.path.isfile(path):
             files.append(path)
         else:
-            raise ConfigError(
-                [Problem(_shown(path), None, None, "policy path not found: give a .rego file or a directory of them")]
-            )
+            message = "policy path not found: give a .rego file or a directory of them"
+            raise ConfigError([Problem(_shown(path, base), None, None, message)])
     if paths and not files:
-        raise ConfigError(
-            [Problem(_shown(paths[0]), None, None, "no .rego policy here: a policy that is not there checks nothing")]
-        )
+        message = "no .rego policy here: a policy that is not there checks nothing"
+        raise ConfigError([Problem(_shown(paths[0], base), None, None, message)])
     return files
 
 
-def context(now: dt.datetime | None = None) -> dict[str, Any]:
+def context() -> dict[str, Any]:
     """`input.context`: the plan's time, from VOICECTL_POLICY_NOW (RFC 3339) when set."""
-    if now is None:
-        fixed = os.environ.get("VOICECTL_POLICY_NOW")
-        try:
-            now = dt.datetime.fromisoformat(fixed.replace("Z", "+00:00")) if fixed else dt.datetime.now(dt.UTC)
-        except ValueError:
-            raise ConfigError(
-                [
-                    Problem(
-                        "VOICECTL_POLICY_NOW",
-                        None,
-                        None,
-                        f"{fixed!r} is not an RFC 3339 time, e.g. 2026-12-07T03:30:00Z",
-                    )
-                ]
-            ) from None
+    fixed = os.environ.get("VOICECTL_POLICY_NOW")
+    try:
+        now = dt.datetime.fromisoformat(fixed.replace("Z", "+00:00")) if fixed else dt.datetime.now(dt.UTC)
+    except ValueError:
+        message = f"{fixed!r} is not an RFC 3339 time, e.g. 2026-12-07T03:30:00Z"
+        raise ConfigError([Problem("VOICECTL_POLICY_NOW", None, None, message)]) from None
     if now.tzinfo is None:
         now = now.replace(tzinfo=dt.UTC)
     now = now.astimezone(dt.UTC)
@@ -164,7 +151,7 @@ def _run_engine(files: list[str], document: dict[str, Any], base: str | None, *,
     try:
         done = subprocess.run(
             [sys.executable, "-m", "reconciler.policy_engine"],
-            input=json.dumps(request),
+            input=json.dumps(request, default=str),
             capture_output=True,
             text=True,
             env=env,
@@ -195,6 +182,11 @@ def _run_engine(files: list[str], document: dict[str, Any], base: str | None, *,
         e = result["error"]
         raise ConfigError([Problem(e["file"], e["line"], e["column"], e["message"])])
     return [Finding(f["file"], f["rule"], f["message"], f["address"]) for f in result["findings"]]
+
+
+def _base(desired: Desired) -> str:
+    """voices.yaml's directory: where account.policy is written relative to, and the paths shown are."""
+    return os.path.dirname(os.path.abspath(desired.path))
 
 
 def _shown(path: str, base: str | None = None) -> str:

@@ -11,10 +11,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_bench_perf_quick_prints_the_table() -> None:
+def run_bench(script: str, *args: str) -> str:
+    """bench/SCRIPT ARGS without any real credentials; its stdout, once it exited 0."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "ALIBABA_CLOUD_", "VOICECTL_"))}
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_perf.py"), "--quick"],
+        [sys.executable, str(ROOT / "bench" / script), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -23,7 +24,11 @@ def test_bench_perf_quick_prints_the_table() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    lines = proc.stdout.splitlines()
+    return proc.stdout
+
+
+def test_bench_perf_quick_prints_the_table() -> None:
+    lines = run_bench("bench_perf.py", "--quick").splitlines()
     assert "| figure | N | measured | floor / baseline | ratio | detail |" in lines
     for figure in (
         "start-up: voicectl --help",
@@ -37,18 +42,7 @@ def test_bench_perf_quick_prints_the_table() -> None:
 
 
 def test_bench_audition_quick_prints_both_tables() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "ALIBABA_CLOUD_", "VOICECTL_"))}
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_audition.py"), "--quick"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    lines = proc.stdout.splitlines()
+    lines = run_bench("bench_audition.py", "--quick").splitlines()
     assert "| voice | model | characters | audio (s) | first audio (s) | total (s) | total / audio |" in lines
     assert sum(line.startswith("| support | cosyvoice-v2 | ") for line in lines) == 2
     assert sum(line.startswith("| host | qwen3-tts-vc-realtime-2026-01-15 | ") for line in lines) == 2
@@ -58,27 +52,11 @@ def test_bench_audition_quick_prints_both_tables() -> None:
 
 
 def test_bench_stacks_lists_exactly_the_changed_stacks() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_stacks.py"), "--stacks", "20", "--runs", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    assert "| stacks --changed-since HEAD --format github-matrix | 4 (expected 4) | " in proc.stdout
+    out = run_bench("bench_stacks.py", "--stacks", "20", "--runs", "1")
+    assert "| stacks --changed-since HEAD --format github-matrix | 4 (expected 4) | " in out
 
 
 def test_bench_policy_prints_its_table() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_policy.py"), "--voices", "12", "--runs", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    assert "| voicectl plan --policy examples/policies (1 denied) | " in proc.stdout
-    assert any(line.startswith("| added by the policies (child processes) | ") for line in proc.stdout.splitlines())
+    out = run_bench("bench_policy.py", "--voices", "12", "--runs", "1")
+    assert "| voicectl plan --policy examples/policies (1 denied) | " in out
+    assert any(line.startswith("| added by the policies (child processes) | ") for line in out.splitlines())

@@ -356,10 +356,6 @@ class Job:
     # Each job run of a workflow run: (job name, matrix entry, that run alone).
     instances: list[tuple[str, dict[str, Any], Job]] = field(default_factory=list)
     concurrency: dict[str, str] = field(default_factory=dict)
-    environment: str = ""
-
-    def of(self, job: str) -> list[Job]:
-        return [run for name, _, run in self.instances if name == job]
 
 
 def _as_list(value: Any) -> list[str]:
@@ -485,7 +481,6 @@ class LocalRunner:
                 status = self._steps(job["steps"], ctx, ctx["env"], shell)
                 instance = Job(status, ctx["steps"], "\n".join(self._log[log_start:]))
                 instance.concurrency = {k: template(v, ctx) for k, v in (job.get("concurrency") or {}).items()}
-                instance.environment = template(job.get("environment") or "", ctx)
                 merged.instances.append((job_name, entry, instance))
                 merged.steps.update(ctx["steps"])
                 outputs = {k: template(v, ctx) for k, v in (job.get("outputs") or {}).items()}
@@ -1415,14 +1410,18 @@ def test_three_stacks_plan_and_apply_on_the_emulator(runner: LocalRunner) -> Non
             assert digests[stack] in comment["body"]
         assert sorted(a["name"] for a in runner.artifacts) == [f"voicectl-plan-pr7-{s}" for s in sorted(plans)]
 
+        def merge_and_apply(number: int, sha: str) -> Job:
+            """The push that merges pull request `number` as `sha` onto origin/main, and its apply run."""
+            before = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True)
+            merged = {"number": number, "merged_at": "2026-11-26T10:00:00Z", "merge_commit_sha": sha}
+            runner.github["pulls"][sha] = [merged]
+            event = {"before": before.stdout.strip(), "after": sha}
+            job = runner.run("apply", event_name="push", event=event, secrets=secrets, sha=sha)
+            assert job.conclusion == "success", job.log
+            return job
+
         # Merged: each stack applies with its own approved digest; two on one account share a queue.
-        base = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
-        sha = "a2" * 20
-        runner.github["pulls"][sha] = [{"number": 7, "merged_at": "2026-11-26T10:00:00Z", "merge_commit_sha": sha}]
-        job = runner.run(
-            "apply", event_name="push", event={"before": base.strip(), "after": sha}, secrets=secrets, sha=sha
-        )
-        assert job.conclusion == "success", job.log
+        job = merge_and_apply(7, "a2" * 20)
         applies = {entry["stack"]: run for name, entry, run in job.instances if name == "apply"}
         assert {s: r.steps["reviewed"]["outputs"]["result"] for s, r in applies.items()} == digests
         groups = {s: r.concurrency["group"] for s, r in applies.items()}
@@ -1437,13 +1436,7 @@ def test_three_stacks_plan_and_apply_on_the_emulator(runner: LocalRunner) -> Non
         write_stack("intl", {"name": "intl-2", "audio": "../../shared/audio/support-en.mp3", "model": "cosyvoice-v2"})
         job = runner.run("plan", event_name="pull_request", event=pr_event(8), secrets=secrets)
         assert [entry["stack"] for name, entry, _ in job.instances if name == "plan"] == ["intl"], job.log
-        before = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
-        sha = "a3" * 20
-        runner.github["pulls"][sha] = [{"number": 8, "merged_at": "2026-11-26T11:00:00Z", "merge_commit_sha": sha}]
-        job = runner.run(
-            "apply", event_name="push", event={"before": before.strip(), "after": sha}, secrets=secrets, sha=sha
-        )
-        assert job.conclusion == "success", job.log
+        job = merge_and_apply(8, "a3" * 20)
         assert [entry["stack"] for name, entry, _ in job.instances if name == "apply"] == ["intl"]
         assert sum("intl" in v["voice_id"] or "-intl-" in v["voice_id"] for v in emu.voices()) == 2
 

@@ -215,7 +215,7 @@ class AliyunSpeech:
     def _qwen_realtime(self, voice_id: str, model: str, text: str) -> tuple[bytes, float | None]:
         from dashscope.audio.qwen_tts_realtime import AudioFormat, QwenTtsRealtime
 
-        listener, handshake = _RealtimeListener(), _Handshake()
+        listener, handshake = _RealtimeListener(voice_id), _Handshake()
         # The listener has the SDK callback's three methods; it is not its subclass so that dashscope loads lazily.
         client = QwenTtsRealtime(
             model=model,
@@ -239,7 +239,7 @@ class AliyunSpeech:
             client.finish()
             listener.wait("session.finished", required=False)
         except ConnectionError as e:  # the SDK's send on a closed socket
-            listener.raise_error(voice_id)
+            listener.raise_error()
             raise _Dropped(str(e)) from None
         finally:
             if client.ws is not None:
@@ -270,7 +270,8 @@ class _Handshake:
 class _RealtimeListener:
     """Collects the realtime endpoint's events (the SDK calls `on_event` from its receiving thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, voice_id: str) -> None:
+        self.voice_id = voice_id
         self.pcm = bytearray()
         self.first_audio_at: float | None = None
         self.error: dict[str, Any] | None = None
@@ -310,12 +311,12 @@ class _RealtimeListener:
             return
         if not required:
             return
-        self.raise_error("")
+        self.raise_error()
         raise _Dropped(f"the connection closed while waiting for {kind}")
 
-    def raise_error(self, voice_id: str) -> None:
+    def raise_error(self) -> None:
         if self.error is not None:
-            _raise_refusal(voice_id, str(self.error.get("code") or ""), str(self.error.get("message") or ""))
+            _raise_refusal(self.voice_id, str(self.error.get("code") or ""), str(self.error.get("message") or ""))
 
 
 def _raise_refusal(voice_id: str, code: str, message: str) -> NoReturn:
